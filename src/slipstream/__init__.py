@@ -1,0 +1,63 @@
+"""slipstream: make async backends and data pipelines fast without making them fragile.
+
+The package is laid out as the product is: ``slipstream.fix`` holds the primitives that replace
+hand-rolled performance code, ``slipstream.prove`` measures what they buy. Everything users need
+is re-exported here::
+
+    import slipstream as ss
+    results = await ss.map(fetch, urls, concurrency=20, rate=ss.Rate(per_second=50))
+"""
+
+from ._exceptions import CircuitOpen as CircuitOpen
+from ._exceptions import FailedItems as FailedItems
+from ._exceptions import InputError as InputError
+from ._exceptions import SlipstreamError as SlipstreamError
+from .fix import BreakerState as BreakerState
+from .fix import BreakerStatistics as BreakerStatistics
+from .fix import CircuitBreaker as CircuitBreaker
+from .fix import Limiter as Limiter
+from .fix import Outcome as Outcome
+from .fix import Rate as Rate
+from .fix import RateLimiter as RateLimiter
+from .fix import RateLimiterStatistics as RateLimiterStatistics
+from .fix import RedisRateLimiter as RedisRateLimiter
+from .fix import Results as Results
+from .fix import Retry as Retry
+from .fix import RetryBudget as RetryBudget
+from .fix import Stream as Stream
+from .fix import Summary as Summary
+from .fix import is_transient as is_transient
+from .fix import map as map  # the public name is fixed: ss.map
+from .fix import raise_failures as raise_failures
+from .fix import retry as retry
+from .fix import retry_after_s as retry_after_s
+from .fix import stream as stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BreakerState",
+    "BreakerStatistics",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "FailedItems",
+    "InputError",
+    "Limiter",
+    "Outcome",
+    "Rate",
+    "RateLimiter",
+    "RateLimiterStatistics",
+    "RedisRateLimiter",
+    "Results",
+    "Retry",
+    "RetryBudget",
+    "SlipstreamError",
+    "Stream",
+    "Summary",
+    "is_transient",
+    "map",
+    "raise_failures",
+    "retry",
+    "retry_after_s",
+    "stream",
+]

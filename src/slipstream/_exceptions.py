@@ -1,0 +1,85 @@
+"""Every error slipstream raises on its own account.
+
+The tree is shallow on purpose::
+
+    SlipstreamError
+     ├── CircuitOpen          a breaker refused the call (fast, no call was made)
+     ├── InputError           the input iterable raised midway; carries the outcomes so far
+     └── FailedItems          an ExceptionGroup of every failed item, on request
+
+Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
+errors raised by user functions are carried as they are (never wrapped) inside outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fix._outcome import Outcome
+
+__all__ = ["CircuitOpen", "FailedItems", "InputError", "SlipstreamError"]
+
+
+class SlipstreamError(Exception):
+    """Base class of the errors slipstream raises itself."""
+
+
+class CircuitOpen(SlipstreamError):
+    """A circuit breaker refused a call because the protected service is failing.
+
+    Attributes:
+        name: the breaker's name.
+        retry_after_s: seconds until the breaker lets a probe through (0 when half-open and a
+            probe is already in flight).
+    """
+
+    def __init__(self, name: str, retry_after_s: float) -> None:
+        self.name = name
+        self.retry_after_s = retry_after_s
+        super().__init__(f"circuit {name!r} is open; next probe in {retry_after_s:.3f}s")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.retry_after_s))
+
+
+class InputError(SlipstreamError):
+    """The input iterable raised while being read.
+
+    The original exception is ``__cause__``. ``outcomes`` holds one outcome for every item taken
+    before the failure, so no work is lost.
+    """
+
+    def __init__(self, cause: BaseException, outcomes: Sequence[Outcome[Any, Any]] = ()) -> None:
+        self.outcomes = list(outcomes)
+        super().__init__(
+            f"the input iterable raised {type(cause).__name__}: {cause} "
+            f"(after {len(self.outcomes)} items were taken; their outcomes are kept)"
+        )
+        self.__cause__ = cause
+
+
+class FailedItems(ExceptionGroup[Exception], SlipstreamError):
+    """All failures of a map, raised on request (``Results.raise_failures()``).
+
+    ``outcomes`` holds the failed outcomes, aligned with ``exceptions``.
+    """
+
+    outcomes: list[Outcome[Any, Any]]
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], outcomes: Sequence[Outcome[Any, Any]]
+    ) -> FailedItems:
+        self = super().__new__(cls, message, exceptions)
+        self.outcomes = list(outcomes)
+        return self
+
+    def __init__(
+        self, message: str, exceptions: Sequence[Exception], outcomes: Sequence[Outcome[Any, Any]]
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> FailedItems:  # type: ignore[override]  # keep our type on split()
+        keep = {id(e) for e in excs}
+        return FailedItems(self.message, excs, [o for o in self.outcomes if id(o.error) in keep])

@@ -1,0 +1,8 @@
+"""Public home of slipstream's exceptions (see ``slipstream._exceptions`` for the tree)."""
+
+from ._exceptions import CircuitOpen as CircuitOpen
+from ._exceptions import FailedItems as FailedItems
+from ._exceptions import InputError as InputError
+from ._exceptions import SlipstreamError as SlipstreamError
+
+__all__ = ["CircuitOpen", "FailedItems", "InputError", "SlipstreamError"]

@@ -1,0 +1,48 @@
+"""fix: the primitives that replace the seeds' hand-rolled performance code.
+
+Flow control (this release): ``map``/``stream`` over limiter -> breaker -> call -> retry.
+"""
+
+from ._breaker import BreakerState as BreakerState
+from ._breaker import BreakerStatistics as BreakerStatistics
+from ._breaker import CircuitBreaker as CircuitBreaker
+from ._flow import Stream as Stream
+from ._flow import map as map  # the public name is fixed: ss.map
+from ._flow import stream as stream
+from ._outcome import Outcome as Outcome
+from ._outcome import Results as Results
+from ._outcome import Summary as Summary
+from ._outcome import raise_failures as raise_failures
+from ._rate import Limiter as Limiter
+from ._rate import Rate as Rate
+from ._rate import RateLimiter as RateLimiter
+from ._rate import RateLimiterStatistics as RateLimiterStatistics
+from ._redis_rate import RedisRateLimiter as RedisRateLimiter
+from ._retry import Retry as Retry
+from ._retry import RetryBudget as RetryBudget
+from ._retry import is_transient as is_transient
+from ._retry import retry as retry
+from ._retry import retry_after_s as retry_after_s
+
+__all__ = [
+    "BreakerState",
+    "BreakerStatistics",
+    "CircuitBreaker",
+    "Limiter",
+    "Outcome",
+    "Rate",
+    "RateLimiter",
+    "RateLimiterStatistics",
+    "RedisRateLimiter",
+    "Results",
+    "Retry",
+    "RetryBudget",
+    "Stream",
+    "Summary",
+    "is_transient",
+    "map",
+    "raise_failures",
+    "retry",
+    "retry_after_s",
+    "stream",
+]

@@ -1,0 +1,323 @@
+"""Retries: exponential backoff with full jitter, bounded by attempts, a deadline and a budget.
+
+Differences from the peers, on purpose:
+
+- bounded by default (3 attempts, 60 s deadline); tenacity retries forever unless told not to;
+- the default ``on=`` retries only what is transient (connection errors, timeouts, HTTP 408,
+  425, 429, 500, 502, 503, 504), so a bug is not hammered three times;
+- a server's ``Retry-After`` (seconds or an HTTP date) is honoured, capped and jittered upward;
+- the original exception is re-raised, never wrapped (the reason for giving up is added as a
+  note: ``exc.__notes__``);
+- a shared ``RetryBudget`` caps retries at a fraction of calls, so retries cannot multiply an
+  outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import math
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from .._settings import now as _now
+from .._settings import testing_state as _testing
+
+__all__ = ["Retry", "RetryBudget", "is_transient", "retry", "retry_after_s"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_TRANSIENT_NAMES = frozenset({"TransportError", "TimeoutException", "NetworkError"})
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """HTTP status carried by an exception (httpx/requests ``.response.status_code``, aiohttp
+    ``.status``), or None."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The default retry predicate: errors that a later attempt can plausibly cure."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    status = _status_of(exc)
+    if status is not None:
+        return status in _TRANSIENT_STATUS
+    # httpx's transport errors, recognised without importing httpx.
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The delay a server asked for: ``exc.retry_after_s`` or a ``Retry-After`` header
+    (delta-seconds or HTTP date) on ``exc.response``; None when absent or unparseable."""
+    explicit = getattr(exc, "retry_after_s", None)
+    if isinstance(explicit, int | float) and not isinstance(explicit, bool):
+        return max(0.0, float(explicit))
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        raw = headers.get("Retry-After") or headers.get("retry-after")
+    except Exception:  # an exotic headers object; a hint is not worth failing for
+        return None
+    if not raw:
+        return None
+    raw = str(raw).strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class RetryBudget:
+    """Caps retries at ``ratio`` of calls plus a small ``reserve``, shared by every user.
+
+    The balance starts at ``reserve`` tokens; each first attempt deposits ``ratio`` tokens
+    (the balance is capped at ``max(reserve, 100 * ratio)``) and each retry spends one. With
+    ``ratio=0.2`` a failing dependency sees at most about 1.2x its normal traffic, not
+    ``attempts`` times it. Thread-safe; share one budget per dependency.
+    """
+
+    __slots__ = ("_cap", "_denied", "_lock", "_spent", "_tokens", "ratio", "reserve")
+
+    def __init__(self, *, ratio: float = 0.2, reserve: float = 10.0) -> None:
+        if not (0 <= ratio <= 10 and math.isfinite(ratio)):
+            raise ValueError(f"'ratio' must be between 0 and 10, got {ratio!r}")
+        if not (reserve >= 0 and math.isfinite(reserve)):
+            raise ValueError(f"'reserve' must be >= 0, got {reserve!r}")
+        self.ratio = float(ratio)
+        self.reserve = float(reserve)
+        self._cap = max(self.reserve, self.ratio * 100.0, 1.0)
+        self._tokens = self.reserve
+        self._spent = 0
+        self._denied = 0
+        self._lock = threading.Lock()
+
+    def deposit(self) -> None:
+        """Record one first attempt."""
+        with self._lock:
+            self._tokens = min(self._cap, self._tokens + self.ratio)
+
+    def try_spend(self) -> bool:
+        """Take one retry from the budget; False when it is exhausted."""
+        with self._lock:
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                self._spent += 1
+                return True
+            self._denied += 1
+            return False
+
+    @property
+    def spent(self) -> int:
+        return self._spent
+
+    @property
+    def denied(self) -> int:
+        return self._denied
+
+    def __repr__(self) -> str:
+        return (
+            f"<RetryBudget ratio={self.ratio:g} tokens={self._tokens:.2f} spent={self._spent} "
+            f"denied={self._denied}>"
+        )
+
+
+ExceptionFilter = (
+    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+)
+
+
+def _matcher(on: ExceptionFilter) -> Callable[[BaseException], bool]:
+    if isinstance(on, type) and issubclass(on, BaseException):
+        kind: type[BaseException] = on
+        return lambda exc: isinstance(exc, kind)
+    if isinstance(on, tuple):
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):
+            raise TypeError("'on' must be an exception type, a tuple of them, or a predicate")
+        return lambda exc: isinstance(exc, on)
+    if callable(on):
+        return on  # type: ignore[return-value]  # a predicate, by elimination
+    raise TypeError(
+        f"'on' must be an exception type, a tuple of them, or a predicate, got {type(on).__name__}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A retry policy. Immutable; share it freely (its ``budget`` is the one shared counter).
+
+    Args:
+        attempts: most calls in all, first included (>= 1).
+        on: what to retry: an exception type, a tuple of types, or a predicate. Default
+            ``is_transient``.
+        deadline_s: no retry starts after this many seconds since the first attempt; None for
+            no deadline.
+        initial_s, max_delay_s, multiplier: backoff ``min(max_delay_s, initial_s *
+            multiplier**(n-1))`` before retry n, with full jitter (uniform from 0 to that).
+        jitter: full jitter on (default) or off.
+        max_retry_after_s: cap on a server's ``Retry-After``; the wait is the server's delay
+            plus up to 10% jitter.
+        budget: a shared ``RetryBudget``; None for no budget.
+
+    Example::
+
+        policy = ss.Retry(attempts=5, on=httpx.HTTPError, deadline_s=30)
+        results = await ss.map(fetch, urls, retry=policy)
+    """
+
+    attempts: int = 3
+    on: ExceptionFilter = is_transient
+    deadline_s: float | None = 60.0
+    initial_s: float = 0.1
+    max_delay_s: float = 10.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    max_retry_after_s: float = 60.0
+    budget: RetryBudget | None = None
+    _match: Callable[[BaseException], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise TypeError(f"'attempts' must be an int, got {type(self.attempts).__name__}")
+        if self.attempts < 1:
+            raise ValueError(f"'attempts' must be >= 1, got {self.attempts}")
+        for name in ("initial_s", "max_delay_s", "max_retry_after_s"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"'{name}' must be >= 0 and finite, got {value!r}")
+        if not (self.multiplier >= 1 and math.isfinite(self.multiplier)):
+            raise ValueError(f"'multiplier' must be >= 1, got {self.multiplier!r}")
+        if self.deadline_s is not None and not self.deadline_s > 0:
+            raise ValueError(f"'deadline_s' must be > 0 or None, got {self.deadline_s!r}")
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise TypeError(f"'budget' must be a RetryBudget, got {type(self.budget).__name__}")
+        object.__setattr__(self, "_match", _matcher(self.on))
+
+    def backoff_s(self, attempt: int) -> float:
+        """The un-jittered delay before retry number ``attempt`` (1-based)."""
+        return min(self.max_delay_s, self.initial_s * self.multiplier ** min(attempt - 1, 64))
+
+    def delay(self, exc: BaseException, attempts: int, elapsed_s: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up and re-raise ``exc``.
+
+        Args:
+            exc: what the last attempt raised.
+            attempts: attempts made so far (>= 1).
+            elapsed_s: seconds since the first attempt started.
+        """
+        if not self._match(exc):
+            return None
+        limit = min(self.attempts, _testing.attempts) if _testing.enabled else self.attempts
+        if attempts >= limit:
+            exc.add_note(f"slipstream: gave up after {attempts} attempt(s) (attempts={limit})")
+            return None
+        server = retry_after_s(exc)
+        if server is not None:
+            base = min(server, self.max_retry_after_s)
+            wait = base + random.uniform(0.0, 0.1 * base) if self.jitter else base
+        else:
+            base = self.backoff_s(attempts)
+            wait = random.uniform(0.0, base) if self.jitter else base
+        if _testing.enabled:
+            wait = 0.0
+        if self.deadline_s is not None and elapsed_s + wait > self.deadline_s:
+            exc.add_note(
+                f"slipstream: gave up after {attempts} attempt(s): the next would start past "
+                f"deadline_s={self.deadline_s:g}"
+            )
+            return None
+        if self.budget is not None and not self.budget.try_spend():
+            exc.add_note(f"slipstream: gave up after {attempts} attempt(s): retry budget spent")
+            return None
+        return wait
+
+
+@overload
+def retry(policy: Retry | None = None, /) -> Callable[[Callable[P, T]], Callable[P, T]]: ...
+@overload
+def retry(**options: Any) -> Callable[[Callable[P, T]], Callable[P, T]]: ...
+
+
+def retry(
+    policy: Retry | None = None, /, **options: Any
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorate a sync or async function with a retry policy.
+
+    ``@ss.retry(attempts=5, on=httpx.HTTPError)`` or ``@ss.retry(policy)``. Sync functions sleep
+    with ``time.sleep``; async ones with ``asyncio.sleep``. On the success path the cost is one
+    clock read and a try block.
+    """
+    if policy is not None and options:
+        raise TypeError("give a Retry policy or keyword options, not both")
+    if policy is not None and not isinstance(policy, Retry):
+        raise TypeError(
+            f"'policy' must be a Retry, got {type(policy).__name__}"
+            "\nHINT: use @ss.retry() or @ss.retry(ss.Retry(...)), not a bare @ss.retry"
+        )
+    pol = policy if policy is not None else Retry(**options)
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        if not callable(fn):
+            raise TypeError(f"'fn' must be callable, got {type(fn).__name__}")
+        if inspect.iscoroutinefunction(fn):
+            afn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                start = _now()
+                budget = pol.budget
+                if budget is not None:
+                    budget.deposit()
+                attempts = 1
+                while True:
+                    try:
+                        return await afn(*args, **kwargs)
+                    except Exception as exc:
+                        wait = pol.delay(exc, attempts, _now() - start)
+                        if wait is None:
+                            raise
+                    attempts += 1
+                    await asyncio.sleep(wait)
+
+            return cast(Callable[P, T], async_wrapper)
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            start = time.monotonic()
+            budget = pol.budget
+            if budget is not None:
+                budget.deposit()
+            attempts = 1
+            while True:
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:
+                    wait = pol.delay(exc, attempts, time.monotonic() - start)
+                    if wait is None:
+                        raise
+                attempts += 1
+                time.sleep(wait)
+
+        return sync_wrapper
+
+    return decorate
