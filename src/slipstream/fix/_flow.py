@@ -320,16 +320,17 @@ class _Engine(Generic[T, R]):
             except Exception as exc:  # a bad weight, a limiter backend that is down
                 return Outcome(item, index, None, exc, attempts, time() - start)
             attempts += 1
+            deadline = None
             try:
                 if timeout_s:
-                    async with asyncio.timeout(timeout_s):
+                    async with asyncio.timeout(timeout_s) as deadline:
                         value = await fn(item)
                 else:
                     value = await fn(item)
             except Exception as exc:
                 if breaker is not None:
                     breaker.record_failure(exc)
-                if isinstance(exc, TimeoutError) and timeout_s and not exc.__notes__:
+                if deadline is not None and deadline.expired():
                     exc.add_note(f"slipstream: the call exceeded timeout_s={timeout_s:g}")
                 wait = retry.delay(exc, attempts, time() - start) if retry is not None else None
                 if wait is None:

@@ -1,0 +1,35 @@
+"""The public API: __all__ is sorted and names exactly what the packages export."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import slipstream
+
+
+@pytest.mark.parametrize(
+    "module", ["slipstream", "slipstream.fix", "slipstream.prove", "slipstream.exceptions"]
+)
+def test_all_matches_public_names(module: str) -> None:
+    """Every public name is in __all__ and every __all__ entry exists; __all__ is sorted."""
+    mod = importlib.import_module(module)
+    public = {
+        name
+        for name, value in vars(mod).items()
+        if not name.startswith("_") and not isinstance(value, type(importlib))
+    }
+    assert sorted(mod.__all__) == mod.__all__
+    assert set(mod.__all__) == public
+
+
+def test_exceptions_share_one_root() -> None:
+    """Every exception slipstream raises derives from SlipstreamError."""
+    for name in slipstream.exceptions.__all__:
+        assert issubclass(getattr(slipstream, name), slipstream.SlipstreamError)
+
+
+def test_version() -> None:
+    """The version is exported."""
+    assert slipstream.__version__.count(".") == 2

@@ -1,0 +1,296 @@
+"""Rate and RateLimiter: the window guarantee, FIFO order, weights, sharing, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import slipstream as ss
+from slipstream import testing
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def max_in_window(grants: list[tuple[float, float]], rate: ss.Rate) -> float:
+    """Largest excess of units started in any closed window over the stated guarantee."""
+    grants = sorted(grants)
+    worst = -math.inf
+    for i in range(len(grants)):
+        units = 0.0
+        for j in range(i, len(grants)):
+            units += grants[j][1]
+            allowed = rate.max_starts(grants[j][0] - grants[i][0])
+            worst = max(worst, units - allowed)
+    return worst
+
+
+class TestRate:
+    def test_per_minute_is_converted(self) -> None:
+        """per_minute is stored as units per second."""
+        assert ss.Rate(per_minute=600).per_second == 10.0
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"per_second": 0}, "per_second"),
+            ({"per_second": -1}, "per_second"),
+            ({"per_second": math.inf}, "per_second"),
+            ({"per_minute": 0}, "per_minute"),
+            ({"per_second": 1, "burst": 0.5}, "burst"),
+        ],
+    )
+    def test_bad_values_name_the_parameter(self, kwargs: dict[str, float], name: str) -> None:
+        """A non-positive rate or a burst below 1 raises ValueError naming the parameter."""
+        with pytest.raises(ValueError, match=f"'{name}'"):
+            ss.Rate(**kwargs)
+
+    def test_both_or_neither_rate(self) -> None:
+        """Exactly one of per_second and per_minute is required."""
+        with pytest.raises(ValueError, match="exactly one"):
+            ss.Rate()
+        with pytest.raises(ValueError, match="exactly one"):
+            ss.Rate(per_second=1, per_minute=60)
+
+    def test_wrong_type(self) -> None:
+        """A string rate raises TypeError naming the parameter."""
+        with pytest.raises(TypeError, match="'per_second'"):
+            ss.Rate("10")  # type: ignore[arg-type]
+
+    def test_guarantee_formula(self) -> None:
+        """max_starts is floor(T * rate) + burst."""
+        assert ss.Rate(per_second=100, burst=1).max_starts(1.0) == 101
+        assert ss.Rate(per_second=2, burst=4).max_starts(1.4) == 6
+
+
+class TestRateLimiter:
+    def test_evenly_spaced_after_burst(self, vrun: Run) -> None:
+        """With burst 1 at 10/s, ten simultaneous callers start 0.1 s apart from t=0."""
+
+        async def main() -> list[float]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=10))
+            loop = asyncio.get_running_loop()
+            times: list[float] = []
+
+            async def one() -> None:
+                await limiter.acquire()
+                times.append(loop.time())
+
+            await asyncio.gather(*(one() for _ in range(10)))
+            return times
+
+        times = vrun(main())
+        assert [round(0.1 * i, 9) for i in range(10)] == [round(t, 9) for t in times]
+
+    def test_burst_starts_at_once(self, vrun: Run) -> None:
+        """A full bucket of 5 lets 5 start at once, then one per interval."""
+
+        async def main() -> list[float]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=5))
+            loop = asyncio.get_running_loop()
+            times: list[float] = []
+
+            async def one() -> None:
+                await limiter.acquire()
+                times.append(round(loop.time(), 9))
+
+            await asyncio.gather(*(one() for _ in range(7)))
+            return times
+
+        assert vrun(main()) == [0.0] * 5 + [0.1, 0.2]
+
+    def test_fifo_with_weights(self, vrun: Run) -> None:
+        """A heavy waiter at the head is not overtaken by light ones behind it."""
+
+        async def main() -> list[str]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=10))
+            await limiter.acquire(10)  # empty the bucket
+            order: list[str] = []
+
+            async def one(name: str, weight: float) -> None:
+                await limiter.acquire(weight)
+                order.append(name)
+
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(one("heavy", 8))
+                await asyncio.sleep(0)
+                tg.create_task(one("light1", 1))
+                tg.create_task(one("light2", 1))
+            return order
+
+        assert vrun(main()) == ["heavy", "light1", "light2"]
+
+    def test_weight_above_burst_is_rejected(self, vrun: Run) -> None:
+        """A weight that could never fit in the bucket raises ValueError naming 'weight'."""
+
+        async def main() -> None:
+            limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=3))
+            await limiter.acquire(4)
+
+        with pytest.raises(ValueError, match="'weight'"):
+            vrun(main())
+
+    def test_cancelled_head_hands_on_its_turn(self, vrun: Run) -> None:
+        """Cancelling the waiting head lets the next waiter go at the head's time."""
+
+        async def main() -> float:
+            limiter = ss.RateLimiter(ss.Rate(per_second=1))
+            await limiter.acquire()  # bucket empty until t=1
+            loop = asyncio.get_running_loop()
+            head = asyncio.create_task(limiter.acquire())
+            await asyncio.sleep(0)
+            second = asyncio.create_task(limiter.acquire())
+            await asyncio.sleep(0.5)
+            head.cancel()
+            await second
+            return loop.time()
+
+        assert pytest.approx(vrun(main())) == 1.0
+
+    def test_cancelled_middle_waiter_is_skipped(self, vrun: Run) -> None:
+        """A cancelled waiter in the middle of the queue takes no tokens."""
+
+        async def main() -> list[float]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=1))
+            await limiter.acquire()
+            loop = asyncio.get_running_loop()
+            tasks = [asyncio.create_task(limiter.acquire()) for _ in range(3)]
+            await asyncio.sleep(0)
+            tasks[1].cancel()
+            done: list[float] = []
+            for task in (tasks[0], tasks[2]):
+                await task
+                done.append(round(loop.time(), 9))
+            return done
+
+        assert vrun(main()) == [1.0, 2.0]
+
+    def test_shared_by_two_maps(self, vrun: Run) -> None:
+        """One limiter shared by two concurrent maps holds the combined rate."""
+
+        async def main() -> list[float]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=20))
+            loop = asyncio.get_running_loop()
+            starts: list[float] = []
+
+            async def call(_: int) -> None:
+                starts.append(loop.time())
+
+            await asyncio.gather(
+                ss.map(call, range(30), concurrency=5, rate=limiter),
+                ss.map(call, range(30), concurrency=5, rate=limiter),
+            )
+            return starts
+
+        starts = vrun(main())
+        assert len(starts) == 60
+        assert max_in_window([(t, 1.0) for t in starts], ss.Rate(per_second=20)) <= 1e-9
+        assert pytest.approx(max(starts)) == 59 / 20
+
+    def test_no_waits_in_testing_mode(self, vrun: Run) -> None:
+        """testing.no_waits() turns waiting off: 100 acquires at 1/s take no time."""
+
+        async def main() -> float:
+            limiter = ss.RateLimiter(ss.Rate(per_second=1))
+            with testing.no_waits():
+                for _ in range(100):
+                    await limiter.acquire()
+            return asyncio.get_running_loop().time()
+
+        assert vrun(main()) == 0.0
+
+    def test_statistics_and_repr(self, vrun: Run) -> None:
+        """statistics() counts acquisitions and units; repr shows live state."""
+
+        async def main() -> ss.RateLimiterStatistics:
+            limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=4))
+            await limiter.acquire(2)
+            await limiter.acquire(1)
+            assert "acquired=2" in repr(limiter)
+            return limiter.statistics()
+
+        stats = vrun(main())
+        assert (stats.acquired, stats.units, stats.waiting) == (2, 3.0, 0)
+        assert pytest.approx(stats.available) == 1.0
+
+    def test_not_a_rate(self) -> None:
+        """RateLimiter(10) raises TypeError with a hint."""
+        with pytest.raises(TypeError, match="HINT"):
+            ss.RateLimiter(10)  # type: ignore[arg-type]
+
+    def test_works_under_uvloop(self) -> None:
+        """The limiter spaces starts under uvloop too (real time, tolerant)."""
+        uvloop = pytest.importorskip("uvloop")
+
+        async def main() -> list[float]:
+            limiter = ss.RateLimiter(ss.Rate(per_second=50))
+            loop = asyncio.get_running_loop()
+            times: list[float] = []
+
+            async def one() -> None:
+                await limiter.acquire()
+                times.append(loop.time())
+
+            await asyncio.gather(*(one() for _ in range(10)))
+            return times
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            times = runner.run(main())
+        assert len(times) == 10
+        assert 9 / 50 - 0.01 <= times[-1] - times[0] <= 9 / 50 + 0.1
+
+
+arrivals = st.lists(
+    st.tuples(st.floats(0, 2, allow_nan=False), st.sampled_from([1.0, 1.0, 2.0, 3.0])),
+    min_size=1,
+    max_size=40,
+)
+
+
+class TestRateLimiterProperties:
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        arrivals=arrivals,
+        per_second=st.sampled_from([0.5, 3.0, 10.0, 97.0]),
+        burst=st.sampled_from([3.0, 4.0, 10.0]),
+    )
+    def test_window_fifo_and_no_idle_wait(
+        self, arrivals: list[tuple[float, float]], per_second: float, burst: float
+    ) -> None:
+        """For any arrivals and weights: every window holds at most floor(T*r)+burst units,
+        grants follow call order, and nobody waits longer than its own refill after the
+        previous grant."""
+        rate = ss.Rate(per_second=per_second, burst=burst)
+
+        async def main() -> list[tuple[int, float, float, float]]:
+            limiter = ss.RateLimiter(rate)
+            loop = asyncio.get_running_loop()
+            calls: list[int] = []
+            grants: list[tuple[int, float, float, float]] = []
+
+            async def one(at: float, weight: float) -> None:
+                await asyncio.sleep(at)
+                seq = len(calls)
+                calls.append(seq)
+                called = loop.time()
+                await limiter.acquire(weight)
+                grants.append((seq, loop.time(), weight, called))
+
+            await asyncio.gather(*(one(at, w) for at, w in arrivals))
+            return grants
+
+        grants = testing.run(main(), virtual_clock=True)
+        assert len(arrivals) == len(grants)
+        assert max_in_window([(t, w) for _, t, w, _ in grants], rate) <= 1e-6
+        by_call = sorted(grants)
+        assert [g[1] for g in by_call] == sorted(g[1] for g in by_call)
+        previous = -math.inf
+        for _, granted, weight, called in by_call:
+            bound = max(called, previous + weight / per_second)
+            assert granted <= bound + 1e-6
+            previous = granted

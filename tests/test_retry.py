@@ -1,0 +1,238 @@
+"""Retry: bounded attempts, backoff with full jitter, Retry-After, deadline, budget, re-raise."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import slipstream as ss
+from slipstream import testing
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def http_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
+    request = httpx.Request("GET", "http://127.0.0.1/x")
+    response = httpx.Response(status, headers=headers, request=request)
+    return httpx.HTTPStatusError(f"{status}", request=request, response=response)
+
+
+class TestTransient:
+    @pytest.mark.parametrize(
+        ("exc", "expected"),
+        [
+            (ConnectionResetError(), True),
+            (TimeoutError(), True),
+            (http_error(429), True),
+            (http_error(503), True),
+            (http_error(404), False),
+            (http_error(400), False),
+            (httpx.ConnectError("refused"), True),
+            (httpx.ReadTimeout("slow"), True),
+            (ValueError("bug"), False),
+            (KeyError("bug"), False),
+        ],
+    )
+    def test_default_predicate(self, exc: BaseException, expected: bool) -> None:
+        """Connection errors, timeouts and 408/425/429/5xx are transient; bugs are not."""
+        assert expected == ss.is_transient(exc)
+
+
+class TestRetryAfter:
+    def test_seconds(self) -> None:
+        """Retry-After in delta-seconds is read."""
+        assert ss.retry_after_s(http_error(429, {"Retry-After": "7"})) == 7.0
+
+    def test_http_date(self) -> None:
+        """Retry-After as an HTTP date is turned into seconds from now."""
+        when = datetime.now(UTC) + timedelta(seconds=30)
+        delay = ss.retry_after_s(http_error(503, {"Retry-After": format_datetime(when, True)}))
+        assert delay is not None
+        assert 28 <= delay <= 31
+
+    def test_absent_or_garbage(self) -> None:
+        """No header, or an unparseable one, gives None."""
+        assert ss.retry_after_s(http_error(429)) is None
+        assert ss.retry_after_s(http_error(429, {"Retry-After": "soon"})) is None
+        assert ss.retry_after_s(ValueError()) is None
+
+
+class Flaky:
+    """Fails ``failures`` times with ``exc`` then returns 'ok'; counts calls and their times."""
+
+    def __init__(self, failures: int, exc: Callable[[], Exception]) -> None:
+        self.failures = failures
+        self.exc = exc
+        self.calls: list[float] = []
+
+    async def __call__(self) -> str:
+        self.calls.append(asyncio.get_running_loop().time())
+        if len(self.calls) <= self.failures:
+            raise self.exc()
+        return "ok"
+
+
+class TestRetryDecorator:
+    def test_retries_until_success(self, vrun: Run) -> None:
+        """Two transient failures, then success within 3 attempts."""
+        flaky = Flaky(2, ConnectionResetError)
+        wrapped = ss.retry(attempts=3)(flaky.__call__)
+        assert vrun(wrapped()) == "ok"
+        assert len(flaky.calls) == 3
+
+    def test_reraises_the_original_exception(self, vrun: Run) -> None:
+        """After the last attempt the very exception raised is re-raised, with a note."""
+        raised: list[Exception] = []
+
+        async def always() -> None:
+            exc = ConnectionResetError("down")
+            raised.append(exc)
+            raise exc
+
+        with pytest.raises(ConnectionResetError) as info:
+            vrun(ss.retry(attempts=4)(always)())
+        assert len(raised) == 4
+        assert raised[-1] is info.value
+        assert any("gave up after 4" in n for n in info.value.__notes__)
+
+    def test_non_matching_is_not_retried(self, vrun: Run) -> None:
+        """A bug (ValueError) is raised at once by the default policy."""
+        flaky = Flaky(5, lambda: ValueError("bug"))
+        with pytest.raises(ValueError, match="bug"):
+            vrun(ss.retry(attempts=5)(flaky.__call__)())
+        assert len(flaky.calls) == 1
+
+    def test_on_predicate_and_types(self, vrun: Run) -> None:
+        """on= accepts a type, a tuple or a predicate."""
+        for on in (KeyError, (KeyError, OSError), lambda e: isinstance(e, KeyError)):
+            flaky = Flaky(1, lambda: KeyError("k"))
+            assert vrun(ss.retry(attempts=2, on=on)(flaky.__call__)()) == "ok"
+
+    def test_backoff_is_exponential_with_full_jitter(self, vrun: Run) -> None:
+        """Each wait lies in [0, initial * 2**(n-1)] (capped)."""
+        flaky = Flaky(6, ConnectionResetError)
+        policy = ss.Retry(attempts=7, initial_s=1, max_delay_s=8, deadline_s=None)
+        vrun(ss.retry(policy)(flaky.__call__)())
+        waits = [b - a for a, b in zip(flaky.calls, flaky.calls[1:], strict=False)]
+        for n, wait in enumerate(waits, start=1):
+            assert 0 <= wait <= min(8, 2 ** (n - 1)) + 1e-9
+
+    def test_no_jitter_is_exact(self, vrun: Run) -> None:
+        """jitter=False waits exactly initial * multiplier**(n-1)."""
+        flaky = Flaky(3, ConnectionResetError)
+        policy = ss.Retry(attempts=4, initial_s=0.5, multiplier=3, jitter=False)
+        vrun(ss.retry(policy)(flaky.__call__)())
+        waits = [round(b - a, 9) for a, b in zip(flaky.calls, flaky.calls[1:], strict=False)]
+        assert waits == [0.5, 1.5, 4.5]
+
+    def test_honours_retry_after_capped_and_jittered_up(self, vrun: Run) -> None:
+        """A 429 with Retry-After: 5 waits 5-5.5 s; one asking 999 s is capped at 20 s."""
+        flaky = Flaky(1, lambda: http_error(429, {"Retry-After": "5"}))
+        vrun(ss.retry(attempts=2)(flaky.__call__)())
+        assert 5.0 <= flaky.calls[1] - flaky.calls[0] <= 5.5
+        flaky = Flaky(1, lambda: http_error(503, {"Retry-After": "999"}))
+        policy = ss.Retry(attempts=2, max_retry_after_s=20, deadline_s=None)
+        vrun(ss.retry(policy)(flaky.__call__)())
+        assert 20.0 <= flaky.calls[1] - flaky.calls[0] <= 22.0
+
+    def test_deadline_stops_retrying(self, vrun: Run) -> None:
+        """No retry starts past deadline_s; the note says why."""
+        flaky = Flaky(100, lambda: http_error(503, {"Retry-After": "4"}))
+        policy = ss.Retry(attempts=100, deadline_s=10)
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            vrun(ss.retry(policy)(flaky.__call__)())
+        assert len(flaky.calls) == 3  # t=0, ~4, ~8; the next would start past 10
+        assert any("deadline_s=10" in n for n in info.value.__notes__)
+
+    def test_budget_caps_retries(self, vrun: Run) -> None:
+        """With reserve 2 and ratio 0, only two retries happen across all calls."""
+        budget = ss.RetryBudget(ratio=0.0, reserve=2)
+        policy = ss.Retry(attempts=5, budget=budget)
+        flaky = Flaky(1000, ConnectionResetError)
+        wrapped = ss.retry(policy)(flaky.__call__)
+
+        async def main() -> int:
+            failures = 0
+            for _ in range(5):
+                try:
+                    await wrapped()
+                except ConnectionResetError as exc:
+                    failures += 1
+                    last = exc
+            assert any("budget" in n for n in last.__notes__)
+            return failures
+
+        assert vrun(main()) == 5
+        assert len(flaky.calls) == 5 + 2
+        assert (budget.spent, budget.denied) == (2, 5)
+
+    def test_sync_function(self) -> None:
+        """Sync functions are retried with time.sleep; testing mode makes the waits zero."""
+        calls = []
+
+        def flaky() -> str:
+            calls.append(time.monotonic())
+            if len(calls) < 3:
+                raise ConnectionResetError
+            return "ok"
+
+        with testing.no_waits(attempts=3):
+            assert ss.retry(attempts=10, initial_s=5)(flaky)() == "ok"
+        assert calls[-1] - calls[0] < 1.0
+
+    def test_testing_mode_caps_attempts(self, vrun: Run) -> None:
+        """set_testing(True, attempts=1) turns retries off for users' tests."""
+        flaky = Flaky(1, ConnectionResetError)
+        testing.set_testing(True, attempts=1)
+        with pytest.raises(ConnectionResetError):
+            vrun(ss.retry(attempts=5)(flaky.__call__)())
+        assert len(flaky.calls) == 1
+
+    def test_keeps_signature_metadata(self) -> None:
+        """The decorator keeps the wrapped function's name and docstring."""
+
+        @ss.retry()
+        async def fetch(url: str) -> str:
+            """Fetch it."""
+            return url
+
+        assert (fetch.__name__, fetch.__doc__) == ("fetch", "Fetch it.")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"attempts": 0}, "attempts"),
+            ({"initial_s": -1}, "initial_s"),
+            ({"multiplier": 0.5}, "multiplier"),
+            ({"deadline_s": 0}, "deadline_s"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs: dict[str, float], name: str) -> None:
+        """Bad policy values raise ValueError naming the parameter."""
+        with pytest.raises(ValueError, match=f"'{name}'"):
+            ss.Retry(**kwargs)  # type: ignore[arg-type]
+
+    def test_bare_decorator_gets_a_hint(self) -> None:
+        """@ss.retry without parentheses is caught with a hint."""
+
+        async def f() -> None:
+            return None
+
+        with pytest.raises(TypeError, match="HINT"):
+            ss.retry(f)  # type: ignore[call-overload]
+
+    @given(attempt=st.integers(1, 200))
+    def test_backoff_never_exceeds_cap(self, attempt: int) -> None:
+        """The un-jittered backoff is monotone and capped at max_delay_s for any attempt."""
+        policy = ss.Retry(initial_s=0.1, max_delay_s=10)
+        assert policy.backoff_s(attempt) <= 10
+        assert policy.backoff_s(attempt) <= policy.backoff_s(attempt + 1)
