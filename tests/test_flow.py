@@ -347,10 +347,8 @@ class TestStream:
             return item
 
         async def collect(ordered: bool) -> list[float]:
-            out = []
-            async for o in ss.stream(sleepy, [0.3, 0.1, 0.2], concurrency=3, ordered=ordered):
-                out.append(o.value)
-            return out
+            outcomes = ss.stream(sleepy, [0.3, 0.1, 0.2], concurrency=3, ordered=ordered)
+            return [o.value async for o in outcomes]
 
         assert vrun(collect(False)) == [0.1, 0.2, 0.3]
         assert vrun(collect(True)) == [0.3, 0.1, 0.2]
@@ -383,10 +381,11 @@ class TestStream:
             raise RuntimeError("broken source")
 
         async def main() -> list[int]:
-            got = []
-            with pytest.raises(ss.InputError, match="broken source"):
-                async for o in ss.stream(InFlight(), items(), concurrency=2):
-                    got.append(o.item)
+            got: list[int] = []
+            outcomes = ss.stream(InFlight(), items(), concurrency=2)
+            with pytest.raises(ss.InputError, match="broken source"):  # noqa: PT012  # the loop is the subject
+                async for o in outcomes:
+                    got.append(o.item)  # noqa: PERF401  # keep what came before the error
             return got
 
         assert sorted(vrun(main())) == [0, 1, 2, 3]
