@@ -218,6 +218,35 @@ class TestRateLimiter:
         assert (stats.acquired, stats.units, stats.waiting) == (2, 3.0, 0)
         assert pytest.approx(stats.available) == 1.0
 
+    def test_late_wakeup_is_forgiven_up_to_slack(self, vrun: Run) -> None:
+        """A waiter woken 3 ms late is granted as of 2 ms late (the slack), not on time and
+        not at its late wake-up: the next waiter is due 10 ms after that."""
+
+        async def main() -> list[float]:
+            loop = asyncio.get_running_loop()
+            assert isinstance(loop, testing.VirtualClockLoop)
+            limiter = ss.RateLimiter(ss.Rate(per_second=100), slack_s=0.002)
+            await limiter.acquire()  # t=0; next due at 0.010
+            grants: list[float] = []
+
+            async def blocker() -> None:
+                await asyncio.sleep(0.009)
+                loop.advance(0.004)  # a blocking callback: the loop is late to 0.013
+
+            async def waiter() -> None:
+                await limiter.acquire()
+                grants.append(round(loop.time(), 9))
+
+            await asyncio.gather(blocker(), waiter(), waiter())
+            return grants
+
+        assert vrun(main()) == [0.013, 0.021]
+
+    def test_bad_slack(self) -> None:
+        """slack_s outside [0, 1] is rejected by name."""
+        with pytest.raises(ValueError, match="'slack_s'"):
+            ss.RateLimiter(ss.Rate(1), slack_s=-0.1)
+
     def test_not_a_rate(self) -> None:
         """RateLimiter(10) raises TypeError with a hint."""
         with pytest.raises(TypeError, match="HINT"):
