@@ -10,6 +10,8 @@ Figures (last line, JSON):
       2,000 calls of 20 ms at concurrency 50 and 400/s: measured / max(ceil(N/C)*L, N/R).
   max_window_over_limit / aiolimiter_window_over_limit
       most starts in any 1 s window at 100/s with burst 1, over (rate + burst).
+  breaker_reject_us
+      wall microseconds per item refused by an open breaker inside ss.map (goal: far under 1 ms).
   stream_peak_mb / naive_gather_peak_mb
       memory growth while streaming 1,000,000 items / gathering 200,000 tasks at once.
 
@@ -187,6 +189,24 @@ def window(duration_s: float) -> dict[str, float]:
     }
 
 
+def breaker_reject(n: int) -> dict[str, float]:
+    """Wall microseconds per item refused by an open breaker inside ss.map."""
+
+    async def down(x: int) -> int:
+        raise ConnectionError("down")
+
+    async def main() -> float:
+        breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=3600)
+        await ss.map(down, range(1), breaker=breaker)
+        t0 = time.perf_counter()
+        results = await ss.map(down, range(n), breaker=breaker, concurrency=CONCURRENCY)
+        elapsed = time.perf_counter() - t0
+        assert results.summary.rejected == n
+        return elapsed / n * 1e6
+
+    return {"breaker_reject_us": asyncio.run(main())}
+
+
 def memory(stream_n: int, gather_n: int) -> dict[str, float]:
     async def streamed() -> float:
         gc.collect()
@@ -244,6 +264,8 @@ def main() -> None:
     figures |= makespan()
     print("rate window: 100/s burst 1 ...")
     figures |= window(2.5 if args.quick else 5.0)
+    print("breaker: refusing calls while open ...")
+    figures |= breaker_reject(50_000)
     print("memory while streaming ...")
     figures |= memory(1_000_000, 200_000)
     report(figures)

@@ -36,12 +36,13 @@ class CircuitOpen(SlipstreamError):
     """
 
     def __init__(self, name: str, retry_after_s: float) -> None:
+        # Raised on the fast-fail path: keep it cheap, format the message only when shown.
+        super().__init__(name, retry_after_s)
         self.name = name
         self.retry_after_s = retry_after_s
-        super().__init__(f"circuit {name!r} is open; next probe in {retry_after_s:.3f}s")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.retry_after_s))
+    def __str__(self) -> str:
+        return f"circuit {self.name!r} is open; next probe in {self.retry_after_s:.3f}s"
 
 
 class InputError(SlipstreamError):

@@ -14,6 +14,7 @@ bounded by the number of workers, not the input size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 from collections import deque
@@ -479,7 +480,8 @@ class Stream(Generic[T, R]):
 
     def __del__(self) -> None:
         if self._started and not self._closed:
-            self._engine.cancel_workers()
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                self._engine.cancel_workers()
 
     def __repr__(self) -> str:
         return f"<Stream {self._engine.summary()}>"

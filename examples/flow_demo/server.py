@@ -1,0 +1,105 @@
+"""A flaky HTTP endpoint on 127.0.0.1 for the flow-control demo and its tests.
+
+``GET /item/{n}`` answers ``{"n": n, "square": n*n}`` after a lognormal latency (median
+``--latency-ms``), unless it answers one of:
+
+- 429 with ``Retry-After`` when its own token bucket (``--limit`` per second) is empty, or at
+  random for ``--p429`` of requests (an overloaded upstream);
+- 500 for ``--p500`` of requests (transient).
+
+``GET /stats`` returns the counts of answers by status. Run it alone with
+``python examples/flow_demo/server.py``; it prints ``PORT <n>`` once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import socket
+import sys
+import time
+from collections import Counter
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def build_app(*, latency_ms: float, p500: float, p429: float, limit: float, seed: int) -> Starlette:
+    rng = random.Random(seed)
+    counts: Counter[int] = Counter()
+    bucket = {"tokens": limit / 10, "at": time.monotonic()}
+    capacity = max(1.0, limit / 10)
+
+    def take_token() -> float:
+        """0 when a token was taken, else the seconds until one is there."""
+        now = time.monotonic()
+        bucket["tokens"] = min(capacity, bucket["tokens"] + (now - bucket["at"]) * limit)
+        bucket["at"] = now
+        if bucket["tokens"] >= 1:
+            bucket["tokens"] -= 1
+            return 0.0
+        return (1 - bucket["tokens"]) / limit
+
+    async def item(request: Request) -> JSONResponse:
+        n = int(request.path_params["n"])
+        wait = take_token()
+        if wait > 0:
+            counts[429] += 1
+            return JSONResponse(
+                {"error": "rate limited"}, status_code=429, headers={"Retry-After": "1"}
+            )
+        roll = rng.random()
+        await asyncio.sleep(rng.lognormvariate(0, 0.5) * latency_ms / 1000)
+        if roll < p429:
+            counts[429] += 1
+            return JSONResponse(
+                {"error": "overloaded"}, status_code=429, headers={"Retry-After": "1"}
+            )
+        if roll < p429 + p500:
+            counts[500] += 1
+            return JSONResponse({"error": "transient"}, status_code=500)
+        counts[200] += 1
+        return JSONResponse({"n": n, "square": n * n})
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({str(k): v for k, v in sorted(counts.items())})
+
+    return Starlette(routes=[Route("/item/{n:int}", item), Route("/stats", stats)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--p500", type=float, default=0.05)
+    parser.add_argument("--p429", type=float, default=0.02)
+    parser.add_argument("--limit", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    app = build_app(
+        latency_ms=args.latency_ms,
+        p500=args.p500,
+        p429=args.p429,
+        limit=args.limit,
+        seed=args.seed,
+    )
+    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then;
+    # with proto 0 every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
