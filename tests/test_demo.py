@@ -28,10 +28,10 @@ def load_demo() -> ModuleType:
 
 
 def test_slipstream_gets_every_item_right_and_naive_does_not() -> None:
-    """Against 20% transient 500s and 429s, ss.map returns all 120 correct answers; every
+    """Against 10% transient 500s and 429s, ss.map returns all 120 correct answers; every
     server call beyond the 120 is a counted retry; the naive loop loses items to None."""
     demo = load_demo()
-    server_args = ("--latency-ms", "2", "--p500", "0.2", "--p429", "0.03")
+    server_args = ("--latency-ms", "2", "--p500", "0.1", "--p429", "0.03")
     with demo.running_server(*server_args) as url:
         ours = asyncio.run(demo.with_slipstream(url, 120, progress=False))
         naive = asyncio.run(demo.naive(url, 120))

@@ -138,6 +138,22 @@ class TestMap:
         assert [o.attempts for o in results] == [1, 3] * 5
         assert (results.summary.retried, results.summary.retries) == (5, 10)
 
+    def test_default_budget_contains_an_outage(self, vrun: Run) -> None:
+        """Against a dead service, 5 attempts per item cost at most 20% extra calls plus the
+        budget's floor of 10 a second, not 400% extra."""
+        calls = [0]
+
+        async def dead(_: int) -> None:
+            calls[0] += 1
+            raise ConnectionResetError
+
+        results = vrun(ss.map(dead, range(200), retry=ss.Retry(attempts=5), concurrency=10))
+        assert 200 == results.summary.failed
+        floor = 10 * (1 + results.summary.elapsed_s)
+        assert 200 < calls[0] <= 200 + 0.2 * 200 + floor + 1
+        assert calls[0] < 2 * 200
+        assert any("budget" in n for o in results for n in getattr(o.error, "__notes__", []))
+
     def test_breaker_rejections_are_outcomes(self, vrun: Run) -> None:
         """Once the breaker opens, remaining items fail fast with CircuitOpen, counted."""
         calls = []
@@ -284,7 +300,10 @@ class TestMap:
         async def main() -> tuple[float, ss.Results[int, None]]:
             with testing.no_waits(attempts=2):
                 results = await ss.map(
-                    fail, range(20), rate=ss.Rate(per_second=1), retry=ss.Retry(attempts=9)
+                    fail,
+                    range(20),
+                    rate=ss.Rate(per_second=1),
+                    retry=ss.Retry(attempts=9, budget=ss.RetryBudget.unlimited()),
                 )
             return asyncio.get_running_loop().time(), results
 

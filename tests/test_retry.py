@@ -154,9 +154,9 @@ class TestRetryDecorator:
         assert any("deadline_s=10" in n for n in info.value.__notes__)
 
     def test_budget_caps_retries(self, vrun: Run) -> None:
-        """With reserve 2 and ratio 0, only two retries happen across all calls."""
-        budget = ss.RetryBudget(ratio=0.0, reserve=2)
-        policy = ss.Retry(attempts=5, budget=budget)
+        """With a floor of 2 a second, ratio 0 and no time passing, only two retries happen."""
+        budget = ss.RetryBudget(ratio=0.0, min_per_s=2, max_balance=2)
+        policy = ss.Retry(attempts=5, budget=budget, initial_s=0)
         flaky = Flaky(1000, ConnectionResetError)
         wrapped = ss.retry(policy)(flaky.__call__)
 
@@ -229,6 +229,17 @@ class TestRetryDecorator:
 
         with pytest.raises(TypeError, match="HINT"):
             ss.retry(f)  # type: ignore[call-overload]
+
+    def test_budget_refills_with_time(self, vrun: Run) -> None:
+        """The per-second floor refills the budget: after 1 s at 3/s, three more retries."""
+        budget = ss.RetryBudget(ratio=0.0, min_per_s=3, max_balance=3)
+
+        async def main() -> list[bool]:
+            spent = [budget.try_spend() for _ in range(4)]
+            await asyncio.sleep(1)
+            return spent + [budget.try_spend() for _ in range(4)]
+
+        assert [True] * 3 + [False] + [True] * 3 + [False] == vrun(main())
 
     @given(attempt=st.integers(1, 200))
     def test_backoff_never_exceeds_cap(self, attempt: int) -> None:

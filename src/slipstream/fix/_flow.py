@@ -28,7 +28,7 @@ from .._settings import env_float, env_int
 from ._breaker import CircuitBreaker
 from ._outcome import Outcome, Results, Summary
 from ._rate import Limiter, Rate, RateLimiter
-from ._retry import Retry
+from ._retry import Retry, RetryBudget
 from ._threads import default_executor
 
 __all__ = ["Stream", "map", "stream"]
@@ -128,6 +128,9 @@ class _Engine(Generic[T, R]):
         self._executor = executor
         self._weight = weight
         self._retry = retry
+        # Each run gets a retry budget unless the policy shares one: retries stay a fraction
+        # of the calls, so a failing dependency sees ~1.2x its traffic, not attempts-x.
+        self._budget = None if retry is None else (retry.budget or RetryBudget())
         self._breaker = breaker
         self._timeout_s = timeout_s
         self._on_progress = on_progress
@@ -305,8 +308,9 @@ class _Engine(Generic[T, R]):
         )
         start = time()
         attempts = 0
-        if retry is not None and retry.budget is not None:
-            retry.budget.deposit()
+        budget = self._budget
+        if budget is not None:
+            budget.deposit()
         while True:
             try:
                 if limiter is not None:
@@ -333,7 +337,11 @@ class _Engine(Generic[T, R]):
                     breaker.record_failure(exc)
                 if deadline is not None and deadline.expired():
                     exc.add_note(f"slipstream: the call exceeded timeout_s={timeout_s:g}")
-                wait = retry.delay(exc, attempts, time() - start) if retry is not None else None
+                wait = (
+                    retry.delay(exc, attempts, time() - start, budget)
+                    if retry is not None
+                    else None
+                )
                 if wait is None:
                     return Outcome(item, index, None, exc, attempts, time() - start)
                 self._retries += 1

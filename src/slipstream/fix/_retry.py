@@ -89,37 +89,65 @@ def retry_after_s(exc: BaseException) -> float | None:
 
 
 class RetryBudget:
-    """Caps retries at ``ratio`` of calls plus a small ``reserve``, shared by every user.
+    """Caps retries at ``ratio`` of calls plus ``min_per_s`` retries a second, shared by its users.
 
-    The balance starts at ``reserve`` tokens; each first attempt deposits ``ratio`` tokens
-    (the balance is capped at ``max(reserve, 100 * ratio)``) and each retry spends one. With
-    ``ratio=0.2`` a failing dependency sees at most about 1.2x its normal traffic, not
-    ``attempts`` times it. Thread-safe; share one budget per dependency.
+    The balance starts at one second's worth (``min_per_s``), grows by ``min_per_s`` per second
+    and by ``ratio`` for every first attempt, is capped at ``max_balance``, and each retry spends
+    one token. So a dependency that fails hard sees about ``1 + ratio`` times its normal traffic
+    (plus the small per-second floor that lets low-traffic callers retry at all), not
+    ``attempts`` times it (Finagle's retry budget, without its sliding window). Thread-safe.
     """
 
-    __slots__ = ("_cap", "_denied", "_lock", "_spent", "_tokens", "ratio", "reserve")
+    __slots__ = (
+        "_denied",
+        "_last",
+        "_lock",
+        "_spent",
+        "_tokens",
+        "max_balance",
+        "min_per_s",
+        "ratio",
+    )
 
-    def __init__(self, *, ratio: float = 0.2, reserve: float = 10.0) -> None:
+    def __init__(
+        self, *, ratio: float = 0.2, min_per_s: float = 10.0, max_balance: float = 1000.0
+    ) -> None:
         if not (0 <= ratio <= 10 and math.isfinite(ratio)):
             raise ValueError(f"'ratio' must be between 0 and 10, got {ratio!r}")
-        if not (reserve >= 0 and math.isfinite(reserve)):
-            raise ValueError(f"'reserve' must be >= 0, got {reserve!r}")
+        if not min_per_s >= 0:
+            raise ValueError(f"'min_per_s' must be >= 0, got {min_per_s!r}")
+        if not max_balance >= 1:
+            raise ValueError(f"'max_balance' must be >= 1, got {max_balance!r}")
         self.ratio = float(ratio)
-        self.reserve = float(reserve)
-        self._cap = max(self.reserve, self.ratio * 100.0, 1.0)
-        self._tokens = self.reserve
+        self.min_per_s = float(min_per_s)
+        self.max_balance = float(max_balance)
+        self._tokens = min(self.min_per_s, self.max_balance)
+        self._last: float | None = None
         self._spent = 0
         self._denied = 0
         self._lock = threading.Lock()
 
+    @classmethod
+    def unlimited(cls) -> RetryBudget:
+        """A budget that never refuses (to opt a map out of its default budget)."""
+        return cls(ratio=0.0, min_per_s=math.inf, max_balance=math.inf)
+
+    def _refill(self) -> None:
+        now = _now()
+        if self._last is not None and now > self._last and self.min_per_s:
+            self._tokens = min(self.max_balance, self._tokens + (now - self._last) * self.min_per_s)
+        self._last = now
+
     def deposit(self) -> None:
         """Record one first attempt."""
         with self._lock:
-            self._tokens = min(self._cap, self._tokens + self.ratio)
+            self._refill()
+            self._tokens = min(self.max_balance, self._tokens + self.ratio)
 
     def try_spend(self) -> bool:
         """Take one retry from the budget; False when it is exhausted."""
         with self._lock:
+            self._refill()
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 self._spent += 1
@@ -137,8 +165,8 @@ class RetryBudget:
 
     def __repr__(self) -> str:
         return (
-            f"<RetryBudget ratio={self.ratio:g} tokens={self._tokens:.2f} spent={self._spent} "
-            f"denied={self._denied}>"
+            f"<RetryBudget ratio={self.ratio:g} min_per_s={self.min_per_s:g} "
+            f"tokens={self._tokens:.2f} spent={self._spent} denied={self._denied}>"
         )
 
 
@@ -177,7 +205,9 @@ class Retry:
         jitter: full jitter on (default) or off.
         max_retry_after_s: cap on a server's ``Retry-After``; the wait is the server's delay
             plus up to 10% jitter.
-        budget: a shared ``RetryBudget``; None for no budget.
+        budget: a shared ``RetryBudget``. None: ``ss.map``/``ss.stream`` give each run its
+            own ``RetryBudget()`` (20% of items plus 10 a second), the decorator none. Use
+            ``RetryBudget.unlimited()`` to opt out.
 
     Example::
 
@@ -217,14 +247,23 @@ class Retry:
         """The un-jittered delay before retry number ``attempt`` (1-based)."""
         return min(self.max_delay_s, self.initial_s * self.multiplier ** min(attempt - 1, 64))
 
-    def delay(self, exc: BaseException, attempts: int, elapsed_s: float) -> float | None:
+    def delay(
+        self,
+        exc: BaseException,
+        attempts: int,
+        elapsed_s: float,
+        budget: RetryBudget | None = None,
+    ) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and re-raise ``exc``.
 
         Args:
             exc: what the last attempt raised.
             attempts: attempts made so far (>= 1).
             elapsed_s: seconds since the first attempt started.
+            budget: the budget to spend from (default: the policy's own, if any).
         """
+        if budget is None:
+            budget = self.budget
         if not self._match(exc):
             return None
         limit = min(self.attempts, _testing.attempts) if _testing.enabled else self.attempts
@@ -246,7 +285,7 @@ class Retry:
                 f"deadline_s={self.deadline_s:g}"
             )
             return None
-        if self.budget is not None and not self.budget.try_spend():
+        if budget is not None and not budget.try_spend():
             exc.add_note(f"slipstream: gave up after {attempts} attempt(s): retry budget spent")
             return None
         return wait
