@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Sized
 from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
 from .._exceptions import CircuitOpen, InputError
 from .._settings import env_float, env_int
@@ -38,6 +38,25 @@ R = TypeVar("R")
 
 ProgressCallback = Callable[[int, "int | None"], object]
 _DEFAULT_CONCURRENCY = 16
+
+
+class MapOptions(TypedDict, total=False):
+    """The keyword options of ``map`` (``stream`` adds ``ordered`` and ``buffer``)."""
+
+    concurrency: int | None
+    rate: Rate | Limiter | None
+    weight: Callable[[Any], float] | None
+    retry: Retry | None
+    breaker: CircuitBreaker | None
+    timeout_s: float | None
+    on_progress: ProgressCallback | None
+    progress: bool
+    executor: Executor | None
+
+
+class StreamOptions(MapOptions, total=False):
+    ordered: bool
+    buffer: int | None
 
 
 def _is_async_callable(fn: object) -> bool:
@@ -495,6 +514,18 @@ class Stream(Generic[T, R]):
         return f"<Stream {self._engine.summary()}>"
 
 
+@overload
+def stream(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    **options: Unpack[StreamOptions],
+) -> Stream[T, R]: ...
+@overload
+def stream(
+    fn: Callable[[T], R],
+    items: Iterable[T] | AsyncIterable[T],
+    **options: Unpack[StreamOptions],
+) -> Stream[T, R]: ...
 def stream(
     fn: Callable[[T], Awaitable[R]] | Callable[[T], R],
     items: Iterable[T] | AsyncIterable[T],
@@ -551,6 +582,18 @@ def stream(
     return Stream(engine)
 
 
+@overload
+def map(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    **options: Unpack[MapOptions],
+) -> Coroutine[Any, Any, Results[T, R]]: ...
+@overload
+def map(
+    fn: Callable[[T], R],
+    items: Iterable[T] | AsyncIterable[T],
+    **options: Unpack[MapOptions],
+) -> Coroutine[Any, Any, Results[T, R]]: ...
 def map(  # the public name is fixed: ss.map
     fn: Callable[[T], Awaitable[R]] | Callable[[T], R],
     items: Iterable[T] | AsyncIterable[T],

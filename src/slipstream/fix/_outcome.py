@@ -86,7 +86,8 @@ class Summary:
         return (
             f"{self.total} items: {self.ok} ok, {self.failed} failed "
             f"({self.rejected} by the breaker), {self.retries} retries over {self.retried} items, "
-            f"{self.rate_wait_s:.2f}s waiting on the rate limit, {self.elapsed_s:.2f}s in all"
+            f"{self.rate_wait_s:.2f}s of item time waiting on the rate limit, "
+            f"{self.elapsed_s:.2f}s in all"
         )
 
 
