@@ -34,11 +34,11 @@ class TestCircuitBreaker:
         """Three consecutive failures open it; a success in between resets the count."""
         breaker = ss.CircuitBreaker(failure_threshold=3, clock=FakeClock())
         trip(breaker, 2)
-        assert breaker.call_sync(fine) == "ok"
+        assert "ok" == breaker.call_sync(fine)
         trip(breaker, 2)
-        assert breaker.state == ss.BreakerState.CLOSED
+        assert ss.BreakerState.CLOSED == breaker.state
         trip(breaker, 1)
-        assert breaker.state == ss.BreakerState.OPEN
+        assert ss.BreakerState.OPEN == breaker.state
 
     def test_open_fails_fast_without_calling(self) -> None:
         """While open, calls raise CircuitOpen with the time left and never run."""
@@ -49,9 +49,9 @@ class TestCircuitBreaker:
         ran = []
         with pytest.raises(ss.CircuitOpen) as info:
             breaker.call_sync(lambda: ran.append(1))
-        assert ran == []
-        assert (info.value.name, info.value.retry_after_s) == ("llm", 6.0)
-        assert breaker.statistics().rejected == 1
+        assert [] == ran
+        assert ("llm", 6.0) == (info.value.name, info.value.retry_after_s)
+        assert 1 == breaker.statistics().rejected
 
     def test_half_open_admits_exactly_one_probe(self, vrun: Run) -> None:
         """After the timeout, of 100 concurrent callers exactly one reaches the service."""
@@ -72,10 +72,10 @@ class TestCircuitBreaker:
             )
 
         results = vrun(main())
-        assert len(reached) == 1
-        assert results.count("ok") == 1
-        assert sum(isinstance(r, ss.CircuitOpen) for r in results) == 99
-        assert breaker.state == ss.BreakerState.CLOSED
+        assert 1 == len(reached)
+        assert 1 == results.count("ok")
+        assert 99 == sum(isinstance(r, ss.CircuitOpen) for r in results)
+        assert ss.BreakerState.CLOSED == breaker.state
 
     def test_failed_probe_reopens(self) -> None:
         """A failing probe opens the circuit for another full timeout."""
@@ -83,13 +83,13 @@ class TestCircuitBreaker:
         breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=clock)
         trip(breaker, 1)
         clock.advance(5)
-        assert breaker.state == ss.BreakerState.HALF_OPEN
+        assert ss.BreakerState.HALF_OPEN == breaker.state
         trip(breaker, 1)
-        assert breaker.state == ss.BreakerState.OPEN
+        assert ss.BreakerState.OPEN == breaker.state
         clock.advance(4.9)
         with pytest.raises(ss.CircuitOpen):
             breaker.call_sync(fine)
-        assert breaker.statistics().times_opened == 2
+        assert 2 == breaker.statistics().times_opened
 
     def test_cancelled_probe_frees_the_slot(self, vrun: Run) -> None:
         """A probe that is cancelled lets the next caller probe."""
@@ -110,7 +110,7 @@ class TestCircuitBreaker:
 
             return await breaker.call(ok)
 
-        assert vrun(main()) == "ok"
+        assert "ok" == vrun(main())
 
     def test_failure_rate_window(self) -> None:
         """Half the calls failing in the window (with enough calls) opens it; too few do not."""
@@ -121,10 +121,10 @@ class TestCircuitBreaker:
         for _ in range(4):
             breaker.call_sync(fine)
             trip(breaker, 1)
-        assert breaker.state == ss.BreakerState.CLOSED  # 8 calls < min_calls
+        assert ss.BreakerState.CLOSED == breaker.state  # 8 calls < min_calls
         breaker.call_sync(fine)
         trip(breaker, 1)
-        assert breaker.state == ss.BreakerState.OPEN  # 10 calls, 5 failed
+        assert ss.BreakerState.OPEN == breaker.state  # 10 calls, 5 failed
 
     def test_old_failures_leave_the_window(self) -> None:
         """Failures older than window_s no longer count."""
@@ -137,15 +137,15 @@ class TestCircuitBreaker:
         for _ in range(3):
             breaker.call_sync(fine)
         trip(breaker, 1)
-        assert breaker.state == ss.BreakerState.CLOSED
-        assert (breaker.statistics().window_calls, breaker.statistics().window_failures) == (4, 1)
+        assert ss.BreakerState.CLOSED == breaker.state
+        assert (4, 1) == (breaker.statistics().window_calls, breaker.statistics().window_failures)
 
     def test_counts_filter(self) -> None:
         """Errors outside counts= are the caller's own and do not trip the circuit."""
         breaker = ss.CircuitBreaker(failure_threshold=1, counts=ConnectionError)
         with pytest.raises(ValueError, match="bad input"):
             breaker.call_sync(lambda: (_ for _ in ()).throw(ValueError("bad input")))
-        assert breaker.state == ss.BreakerState.CLOSED
+        assert ss.BreakerState.CLOSED == breaker.state
 
     def test_state_callbacks(self) -> None:
         """on_state_change sees closed->open->half_open->closed."""
@@ -160,11 +160,11 @@ class TestCircuitBreaker:
         trip(breaker, 1)
         clock.advance(1)
         breaker.call_sync(fine)
-        assert seen == [
+        assert [
             ("closed", "open"),
             ("open", "half_open"),
             ("half_open", "closed"),
-        ]
+        ] == seen
 
     def test_no_lock_held_across_the_call(self) -> None:
         """A call in progress does not block another thread's call through the same breaker."""
@@ -178,7 +178,7 @@ class TestCircuitBreaker:
             t.join()
             return "ok"
 
-        assert breaker.call_sync(outer) == "ok"
+        assert "ok" == breaker.call_sync(outer)
 
     def test_decorator_and_context_manager(self, vrun: Run) -> None:
         """@breaker and `async with breaker` both record outcomes."""
@@ -195,7 +195,7 @@ class TestCircuitBreaker:
                 async with breaker:
                     raise ConnectionError
             # read inside the loop: the breaker's default clock is the loop's (virtual) clock
-            assert breaker.state == ss.BreakerState.OPEN
+            assert ss.BreakerState.OPEN == breaker.state
             assert "state=open" in repr(breaker)
 
         vrun(main())

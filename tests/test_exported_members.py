@@ -32,4 +32,4 @@ def test_exceptions_share_one_root() -> None:
 
 def test_version() -> None:
     """The version is exported."""
-    assert slipstream.__version__.count(".") == 2
+    assert 2 == slipstream.__version__.count(".")

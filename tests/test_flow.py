@@ -46,8 +46,8 @@ class TestMap:
         """Every input yields one outcome, in input order, with value or exception."""
         fn = InFlight(fail=lambda i: i % 5 == 0)
         results = vrun(ss.map(fn, range(50), concurrency=7))
-        assert list(range(50)) == [o.item for o in results]
-        assert list(range(50)) == [o.index for o in results]
+        assert [o.item for o in results] == list(range(50))
+        assert [o.index for o in results] == list(range(50))
         for o in results:
             if o.item % 5 == 0:
                 assert isinstance(o.error, ValueError)
@@ -56,13 +56,13 @@ class TestMap:
                     _ = o.value
             else:
                 assert (o.item * 2, 1) == (o.value, o.attempts)
-        assert (results.summary.total, results.summary.ok, results.summary.failed) == (50, 40, 10)
+        assert (50, 40, 10) == (results.summary.total, results.summary.ok, results.summary.failed)
 
     def test_concurrency_is_a_hard_cap(self, vrun: Run) -> None:
         """Never more than `concurrency` calls in flight, and the cap is reached."""
         fn = InFlight()
         vrun(ss.map(fn, range(200), concurrency=13))
-        assert fn.peak == 13
+        assert 13 == fn.peak
 
     def test_values_raise_an_exception_group(self, vrun: Run) -> None:
         """values() raises FailedItems holding every failure and its outcome."""
@@ -70,19 +70,19 @@ class TestMap:
         with pytest.raises(ss.FailedItems) as info:
             results.values()
         assert [o.item for o in info.value.outcomes] == [3, 8]
-        assert len(info.value.exceptions) == 2
+        assert 2 == len(info.value.exceptions)
         assert isinstance(info.value, ExceptionGroup)
 
     def test_all_ok_values(self, vrun: Run) -> None:
         """values() returns plain values when nothing failed; raise_failures() is silent."""
         results = vrun(ss.map(InFlight(), [1, 2, 3]))
         results.raise_failures()
-        assert results.values() == [2, 4, 6]
+        assert [2, 4, 6] == results.values()
 
     def test_empty_input(self, vrun: Run) -> None:
         """An empty input gives empty results."""
         results = vrun(ss.map(InFlight(), []))
-        assert (len(results), results.summary.total) == (0, 0)
+        assert (0, 0) == (len(results), results.summary.total)
 
     def test_async_iterable_input(self, vrun: Run) -> None:
         """Async generators are consumed safely by several workers."""
@@ -119,7 +119,7 @@ class TestMap:
             return item
 
         results = vrun(ss.map(slow, [0.1, 5.0], timeout_s=1))
-        assert results[0].value == 0.1
+        assert 0.1 == results[0].value
         assert isinstance(results[1].error, TimeoutError)
         assert any("timeout_s=1" in n for n in results[1].error.__notes__)
 
@@ -136,7 +136,7 @@ class TestMap:
         results = vrun(ss.map(flaky, range(10), retry=ss.Retry(attempts=3)))
         assert list(range(10)) == results.values()
         assert [o.attempts for o in results] == [1, 3] * 5
-        assert (results.summary.retried, results.summary.retries) == (5, 10)
+        assert (5, 10) == (results.summary.retried, results.summary.retries)
 
     def test_default_budget_contains_an_outage(self, vrun: Run) -> None:
         """Against a dead service, 5 attempts per item cost at most 20% extra calls plus the
@@ -164,9 +164,9 @@ class TestMap:
 
         breaker = ss.CircuitBreaker(failure_threshold=3, reset_timeout_s=60)
         results = vrun(ss.map(down, range(20), concurrency=1, breaker=breaker))
-        assert len(calls) == 3
-        assert sum(isinstance(o.error, ss.CircuitOpen) for o in results) == 17
-        assert results.summary.rejected == 17
+        assert 3 == len(calls)
+        assert 17 == sum(isinstance(o.error, ss.CircuitOpen) for o in results)
+        assert 17 == results.summary.rejected
         assert all(o.attempts == 0 for o in results if isinstance(o.error, ss.CircuitOpen))
 
     def test_rate_and_weight(self, vrun: Run) -> None:
@@ -180,7 +180,7 @@ class TestMap:
         rate = ss.Rate(per_second=10, burst=3)
         results = vrun(ss.map(call, [3, 3, 3], rate=rate, weight=float, concurrency=3))
         assert [round(s, 9) for s in sorted(starts)] == [0.0, 0.3, 0.6]
-        assert pytest.approx(results.summary.rate_wait_s) == 0.9
+        assert 0.9 == pytest.approx(results.summary.rate_wait_s)
 
     def test_input_error_keeps_taken_outcomes(self, vrun: Run) -> None:
         """An input iterator that raises ends the map with InputError holding every outcome."""
@@ -192,7 +192,7 @@ class TestMap:
         with pytest.raises(ss.InputError) as info:
             vrun(ss.map(InFlight(), items(), concurrency=2))
         assert isinstance(info.value.__cause__, OSError)
-        assert sorted(o.value for o in info.value.outcomes) == [0, 2, 4, 6, 8]
+        assert [0, 2, 4, 6, 8] == sorted(o.value for o in info.value.outcomes)
 
     def test_cancel_cancels_in_flight_and_leaks_no_task(self, arun: Run) -> None:
         """Cancelling a map cancels its calls and leaves no task behind (debug mode)."""
@@ -215,7 +215,7 @@ class TestMap:
             return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
 
         assert set() == arun(main())
-        assert len(cancelled) == 8
+        assert 8 == len(cancelled)
 
     def test_progress_callback(self, vrun: Run) -> None:
         """on_progress sees done counts 1..N and the total."""
@@ -226,7 +226,7 @@ class TestMap:
     def test_rich_progress_bar(self, vrun: Run, capsys: pytest.CaptureFixture[str]) -> None:
         """progress=True draws a rich bar and still returns every outcome."""
         results = vrun(ss.map(InFlight(), range(5), progress=True))
-        assert len(results) == 5
+        assert 5 == len(results)
         assert "5/5" in capsys.readouterr().out
 
     def test_env_knob_and_explicit_wins(self, vrun: Run, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,10 +234,10 @@ class TestMap:
         monkeypatch.setenv("SLIPSTREAM_MAX_CONCURRENCY", "3")
         fn = InFlight()
         vrun(ss.map(fn, range(30)))
-        assert fn.peak == 3
+        assert 3 == fn.peak
         fn = InFlight()
         vrun(ss.map(fn, range(30), concurrency=6))
-        assert fn.peak == 6
+        assert 6 == fn.peak
 
     def test_bad_env_knob(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A malformed knob raises ValueError naming the variable."""
@@ -256,7 +256,7 @@ class TestMap:
                 raise ConnectionResetError
             return "ok"
 
-        assert vrun(ss.map(once, [1])).values() == ["ok"]
+        assert ["ok"] == vrun(ss.map(once, [1])).values()
 
     @pytest.mark.parametrize(
         ("kwargs", "exc", "name"),
@@ -308,7 +308,7 @@ class TestMap:
             return asyncio.get_running_loop().time(), results
 
         elapsed, results = vrun(main())
-        assert elapsed == 0.0
+        assert 0.0 == elapsed
         assert {2} == {o.attempts for o in results}
 
     def test_runs_under_uvloop(self) -> None:
@@ -369,8 +369,8 @@ class TestStream:
             outcomes = ss.stream(sleepy, [0.3, 0.1, 0.2], concurrency=3, ordered=ordered)
             return [o.value async for o in outcomes]
 
-        assert vrun(collect(False)) == [0.1, 0.2, 0.3]
-        assert vrun(collect(True)) == [0.3, 0.1, 0.2]
+        assert [0.1, 0.2, 0.3] == vrun(collect(False))
+        assert [0.3, 0.1, 0.2] == vrun(collect(True))
 
     def test_ordered_memory_is_bounded(self, vrun: Run) -> None:
         """With a slow head item, ordered mode still takes at most concurrency + buffer."""
@@ -407,7 +407,7 @@ class TestStream:
                     got.append(o.item)  # noqa: PERF401  # keep what came before the error
             return got
 
-        assert sorted(vrun(main())) == [0, 1, 2, 3]
+        assert [0, 1, 2, 3] == sorted(vrun(main()))
 
     def test_early_exit_leaks_no_task(self, arun: Run) -> None:
         """Leaving `async with` early cancels in-flight calls and leaves no task."""
@@ -439,7 +439,7 @@ class TestStream:
                 await asyncio.sleep(0)
             return fn.now
 
-        assert arun(main()) == 0
+        assert 0 == arun(main())
 
     def test_summary(self, vrun: Run) -> None:
         """A stream's summary counts what it yielded."""
@@ -451,7 +451,7 @@ class TestStream:
             return s.summary()
 
         summary = vrun(main())
-        assert (summary.total, summary.ok, summary.failed) == (5, 4, 1)
+        assert (5, 4, 1) == (summary.total, summary.ok, summary.failed)
 
 
 class TestProperties:
@@ -498,11 +498,11 @@ class TestProperties:
         mapped, streamed = testing.run(main(), virtual_clock=True)
         assert in_flight[1] <= concurrency
         for outcomes in (list(mapped), sorted(streamed, key=lambda o: o.index)):
-            assert list(range(len(delays))) == [o.item for o in outcomes]
+            assert [o.item for o in outcomes] == list(range(len(delays)))
             for o in outcomes:
                 if o.item in failing:
                     assert isinstance(o.error, KeyError)
                 else:
                     assert -o.item == o.value
         if ordered:
-            assert list(range(len(delays))) == [o.index for o in streamed]
+            assert [o.index for o in streamed] == list(range(len(delays)))

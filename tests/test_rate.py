@@ -30,10 +30,23 @@ def max_in_window(grants: list[tuple[float, float]], rate: ss.Rate) -> float:
     return worst
 
 
+async def grant_times(limiter: ss.RateLimiter, n: int) -> list[float]:
+    """Loop times at which ``n`` simultaneous callers got their unit, in grant order."""
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        times.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return times
+
+
 class TestRate:
     def test_per_minute_is_converted(self) -> None:
         """per_minute is stored as units per second."""
-        assert ss.Rate(per_minute=600).per_second == 10.0
+        assert 10.0 == ss.Rate(per_minute=600).per_second
 
     @pytest.mark.parametrize(
         ("kwargs", "name"),
@@ -64,45 +77,22 @@ class TestRate:
 
     def test_guarantee_formula(self) -> None:
         """max_starts is floor(T * rate) + burst."""
-        assert ss.Rate(per_second=100, burst=1).max_starts(1.0) == 101
-        assert ss.Rate(per_second=2, burst=4).max_starts(1.4) == 6
+        assert 101 == ss.Rate(per_second=100, burst=1).max_starts(1.0)
+        assert 6 == ss.Rate(per_second=2, burst=4).max_starts(1.4)
 
 
 class TestRateLimiter:
     def test_evenly_spaced_after_burst(self, vrun: Run) -> None:
         """With burst 1 at 10/s, ten simultaneous callers start 0.1 s apart from t=0."""
 
-        async def main() -> list[float]:
-            limiter = ss.RateLimiter(ss.Rate(per_second=10))
-            loop = asyncio.get_running_loop()
-            times: list[float] = []
-
-            async def one() -> None:
-                await limiter.acquire()
-                times.append(loop.time())
-
-            await asyncio.gather(*(one() for _ in range(10)))
-            return times
-
-        times = vrun(main())
+        times = vrun(grant_times(ss.RateLimiter(ss.Rate(per_second=10)), 10))
         assert [round(0.1 * i, 9) for i in range(10)] == [round(t, 9) for t in times]
 
     def test_burst_starts_at_once(self, vrun: Run) -> None:
         """A full bucket of 5 lets 5 start at once, then one per interval."""
 
-        async def main() -> list[float]:
-            limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=5))
-            loop = asyncio.get_running_loop()
-            times: list[float] = []
-
-            async def one() -> None:
-                await limiter.acquire()
-                times.append(round(loop.time(), 9))
-
-            await asyncio.gather(*(one() for _ in range(7)))
-            return times
-
-        assert vrun(main()) == [0.0] * 5 + [0.1, 0.2]
+        times = vrun(grant_times(ss.RateLimiter(ss.Rate(per_second=10, burst=5)), 7))
+        assert [0.0] * 5 + [0.1, 0.2] == [round(t, 9) for t in times]
 
     def test_fifo_with_weights(self, vrun: Run) -> None:
         """A heavy waiter at the head is not overtaken by light ones behind it."""
@@ -123,7 +113,7 @@ class TestRateLimiter:
                 tg.create_task(one("light2", 1))
             return order
 
-        assert vrun(main()) == ["heavy", "light1", "light2"]
+        assert ["heavy", "light1", "light2"] == vrun(main())
 
     def test_weight_above_burst_is_rejected(self, vrun: Run) -> None:
         """A weight that could never fit in the bucket raises ValueError naming 'weight'."""
@@ -150,7 +140,7 @@ class TestRateLimiter:
             await second
             return loop.time()
 
-        assert pytest.approx(vrun(main())) == 1.0
+        assert 1.0 == pytest.approx(vrun(main()))
 
     def test_cancelled_middle_waiter_is_skipped(self, vrun: Run) -> None:
         """A cancelled waiter in the middle of the queue takes no tokens."""
@@ -168,7 +158,7 @@ class TestRateLimiter:
                 done.append(round(loop.time(), 9))
             return done
 
-        assert vrun(main()) == [1.0, 2.0]
+        assert [1.0, 2.0] == vrun(main())
 
     def test_shared_by_two_maps(self, vrun: Run) -> None:
         """One limiter shared by two concurrent maps holds the combined rate."""
@@ -188,9 +178,9 @@ class TestRateLimiter:
             return starts
 
         starts = vrun(main())
-        assert len(starts) == 60
+        assert 60 == len(starts)
         assert max_in_window([(t, 1.0) for t in starts], ss.Rate(per_second=20)) <= 1e-9
-        assert pytest.approx(max(starts)) == 59 / 20
+        assert 59 / 20 == pytest.approx(max(starts))
 
     def test_no_waits_in_testing_mode(self, vrun: Run) -> None:
         """testing.no_waits() turns waiting off: 100 acquires at 1/s take no time."""
@@ -202,7 +192,7 @@ class TestRateLimiter:
                     await limiter.acquire()
             return asyncio.get_running_loop().time()
 
-        assert vrun(main()) == 0.0
+        assert 0.0 == vrun(main())
 
     def test_statistics_and_repr(self, vrun: Run) -> None:
         """statistics() counts acquisitions and units; repr shows live state."""
@@ -215,8 +205,8 @@ class TestRateLimiter:
             return limiter.statistics()
 
         stats = vrun(main())
-        assert (stats.acquired, stats.units, stats.waiting) == (2, 3.0, 0)
-        assert pytest.approx(stats.available) == 1.0
+        assert (2, 3.0, 0) == (stats.acquired, stats.units, stats.waiting)
+        assert 1.0 == pytest.approx(stats.available)
 
     def test_late_wakeup_is_forgiven_up_to_slack(self, vrun: Run) -> None:
         """A waiter woken 3 ms late is granted as of 2 ms late (the slack), not on time and
@@ -240,7 +230,7 @@ class TestRateLimiter:
             await asyncio.gather(blocker(), waiter(), waiter())
             return grants
 
-        assert vrun(main()) == [0.013, 0.021]
+        assert [0.013, 0.021] == vrun(main())
 
     def test_bad_slack(self) -> None:
         """slack_s outside [0, 1] is rejected by name."""
@@ -256,21 +246,10 @@ class TestRateLimiter:
         """The limiter spaces starts under uvloop too (real time, tolerant)."""
         uvloop = pytest.importorskip("uvloop")
 
-        async def main() -> list[float]:
-            limiter = ss.RateLimiter(ss.Rate(per_second=50))
-            loop = asyncio.get_running_loop()
-            times: list[float] = []
-
-            async def one() -> None:
-                await limiter.acquire()
-                times.append(loop.time())
-
-            await asyncio.gather(*(one() for _ in range(10)))
-            return times
-
+        limiter = ss.RateLimiter(ss.Rate(per_second=50))
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            times = runner.run(main())
-        assert len(times) == 10
+            times = runner.run(grant_times(limiter, 10))
+        assert 10 == len(times)
         assert 9 / 50 - 0.01 <= times[-1] - times[0] <= 9 / 50 + 0.1
 
 

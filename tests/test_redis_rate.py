@@ -46,9 +46,9 @@ class TestRedisRateLimiter:
         starts: list[float] = []
         for proc in procs:
             out, _ = proc.communicate(timeout=30)
-            assert proc.returncode == 0
+            assert 0 == proc.returncode
             starts += json.loads(out)
-        assert len(starts) == 60
+        assert 60 == len(starts)
         rate = ss.Rate(per_second=40, burst=2)
         # one grant of tolerance for differing network hops between grant and start
         assert max_in_window([(t, 1.0) for t in starts], rate) <= 1

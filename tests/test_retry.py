@@ -50,7 +50,7 @@ class TestTransient:
 class TestRetryAfter:
     def test_seconds(self) -> None:
         """Retry-After in delta-seconds is read."""
-        assert ss.retry_after_s(http_error(429, {"Retry-After": "7"})) == 7.0
+        assert 7.0 == ss.retry_after_s(http_error(429, {"Retry-After": "7"}))
 
     def test_http_date(self) -> None:
         """Retry-After as an HTTP date is turned into seconds from now."""
@@ -86,8 +86,8 @@ class TestRetryDecorator:
         """Two transient failures, then success within 3 attempts."""
         flaky = Flaky(2, ConnectionResetError)
         wrapped = ss.retry(attempts=3)(flaky.__call__)
-        assert vrun(wrapped()) == "ok"
-        assert len(flaky.calls) == 3
+        assert "ok" == vrun(wrapped())
+        assert 3 == len(flaky.calls)
 
     def test_reraises_the_original_exception(self, vrun: Run) -> None:
         """After the last attempt the very exception raised is re-raised, with a note."""
@@ -100,7 +100,7 @@ class TestRetryDecorator:
 
         with pytest.raises(ConnectionResetError) as info:
             vrun(ss.retry(attempts=4)(always)())
-        assert len(raised) == 4
+        assert 4 == len(raised)
         assert raised[-1] is info.value
         assert any("gave up after 4" in n for n in info.value.__notes__)
 
@@ -109,13 +109,13 @@ class TestRetryDecorator:
         flaky = Flaky(5, lambda: ValueError("bug"))
         with pytest.raises(ValueError, match="bug"):
             vrun(ss.retry(attempts=5)(flaky.__call__)())
-        assert len(flaky.calls) == 1
+        assert 1 == len(flaky.calls)
 
     def test_on_predicate_and_types(self, vrun: Run) -> None:
         """on= accepts a type, a tuple or a predicate."""
         for on in (KeyError, (KeyError, OSError), lambda e: isinstance(e, KeyError)):
             flaky = Flaky(1, lambda: KeyError("k"))
-            assert vrun(ss.retry(attempts=2, on=on)(flaky.__call__)()) == "ok"
+            assert "ok" == vrun(ss.retry(attempts=2, on=on)(flaky.__call__)())
 
     def test_backoff_is_exponential_with_full_jitter(self, vrun: Run) -> None:
         """Each wait lies in [0, initial * 2**(n-1)] (capped)."""
@@ -132,7 +132,7 @@ class TestRetryDecorator:
         policy = ss.Retry(attempts=4, initial_s=0.5, multiplier=3, jitter=False)
         vrun(ss.retry(policy)(flaky.__call__)())
         waits = [round(b - a, 9) for a, b in zip(flaky.calls, flaky.calls[1:], strict=False)]
-        assert waits == [0.5, 1.5, 4.5]
+        assert [0.5, 1.5, 4.5] == waits
 
     def test_honours_retry_after_capped_and_jittered_up(self, vrun: Run) -> None:
         """A 429 with Retry-After: 5 waits 5-5.5 s; one asking 999 s is capped at 20 s."""
@@ -150,7 +150,7 @@ class TestRetryDecorator:
         policy = ss.Retry(attempts=100, deadline_s=10)
         with pytest.raises(httpx.HTTPStatusError) as info:
             vrun(ss.retry(policy)(flaky.__call__)())
-        assert len(flaky.calls) == 3  # t=0, ~4, ~8; the next would start past 10
+        assert 3 == len(flaky.calls)  # t=0, ~4, ~8; the next would start past 10
         assert any("deadline_s=10" in n for n in info.value.__notes__)
 
     def test_budget_caps_retries(self, vrun: Run) -> None:
@@ -171,9 +171,9 @@ class TestRetryDecorator:
             assert any("budget" in n for n in last.__notes__)
             return failures
 
-        assert vrun(main()) == 5
-        assert len(flaky.calls) == 5 + 2
-        assert (budget.spent, budget.denied) == (2, 5)
+        assert 5 == vrun(main())
+        assert 5 + 2 == len(flaky.calls)
+        assert (2, 5) == (budget.spent, budget.denied)
 
     def test_sync_function(self) -> None:
         """Sync functions are retried with time.sleep; testing mode makes the waits zero."""
@@ -186,7 +186,7 @@ class TestRetryDecorator:
             return "ok"
 
         with testing.no_waits(attempts=3):
-            assert ss.retry(attempts=10, initial_s=5)(flaky)() == "ok"
+            assert "ok" == ss.retry(attempts=10, initial_s=5)(flaky)()
         assert calls[-1] - calls[0] < 1.0
 
     def test_testing_mode_caps_attempts(self, vrun: Run) -> None:
@@ -195,7 +195,7 @@ class TestRetryDecorator:
         testing.set_testing(True, attempts=1)
         with pytest.raises(ConnectionResetError):
             vrun(ss.retry(attempts=5)(flaky.__call__)())
-        assert len(flaky.calls) == 1
+        assert 1 == len(flaky.calls)
 
     def test_keeps_signature_metadata(self) -> None:
         """The decorator keeps the wrapped function's name and docstring."""
@@ -205,7 +205,7 @@ class TestRetryDecorator:
             """Fetch it."""
             return url
 
-        assert (fetch.__name__, fetch.__doc__) == ("fetch", "Fetch it.")
+        assert ("fetch", "Fetch it.") == (fetch.__name__, fetch.__doc__)
 
     @pytest.mark.parametrize(
         ("kwargs", "name"),

@@ -20,7 +20,7 @@ class TestVirtualClock:
             return asyncio.get_running_loop().time()
 
         t0 = time.monotonic()
-        assert testing.run(main(), virtual_clock=True) == 3600.0
+        assert 3600.0 == testing.run(main(), virtual_clock=True)
         assert time.monotonic() - t0 < 1.0
 
     def test_real_io_still_works(self) -> None:
@@ -42,14 +42,14 @@ class TestVirtualClock:
             await server.wait_closed()
             return data
 
-        assert testing.run(main(), virtual_clock=True) == b"ping"
+        assert b"ping" == testing.run(main(), virtual_clock=True)
 
 
 class TestSwitches:
     def test_no_waits_restores(self) -> None:
         """no_waits() turns test mode on inside the block and restores it after."""
         with testing.no_waits(attempts=2):
-            assert (testing_state.enabled, testing_state.attempts) == (True, 2)
+            assert (True, 2) == (testing_state.enabled, testing_state.attempts)
         assert not testing_state.enabled
 
     def test_bad_attempts(self) -> None:
@@ -61,6 +61,6 @@ class TestSwitches:
         """FakeClock moves only when advanced, never backwards."""
         clock = testing.FakeClock(10)
         clock.advance(2.5)
-        assert clock() == 12.5
+        assert 12.5 == clock()
         with pytest.raises(ValueError, match="'seconds'"):
             clock.advance(-1)
