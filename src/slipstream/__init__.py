@@ -11,21 +11,25 @@ is re-exported here::
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
 from ._exceptions import InputError as InputError
+from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
 from .fix import CircuitBreaker as CircuitBreaker
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
+from .fix import ProviderStatistics as ProviderStatistics
 from .fix import Rate as Rate
 from .fix import RateLimiter as RateLimiter
 from .fix import RateLimiterStatistics as RateLimiterStatistics
 from .fix import RedisRateLimiter as RedisRateLimiter
+from .fix import Registry as Registry
 from .fix import Results as Results
 from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
 from .fix import Stream as Stream
 from .fix import Summary as Summary
+from .fix import default_registry as default_registry
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
 from .fix import raise_failures as raise_failures
@@ -44,16 +48,20 @@ __all__ = [
     "InputError",
     "Limiter",
     "Outcome",
+    "ProviderStatistics",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
     "RedisRateLimiter",
+    "Registry",
+    "RegistryClosed",
     "Results",
     "Retry",
     "RetryBudget",
     "SlipstreamError",
     "Stream",
     "Summary",
+    "default_registry",
     "is_transient",
     "map",
     "raise_failures",

@@ -5,7 +5,8 @@ The tree is shallow on purpose::
     SlipstreamError
      ├── CircuitOpen          a breaker refused the call (fast, no call was made)
      ├── InputError           the input iterable raised midway; carries the outcomes so far
-     └── FailedItems          an ExceptionGroup of every failed item, on request
+     ├── FailedItems          an ExceptionGroup of every failed item, on request
+     └── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
 
 Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
 errors raised by user functions are carried as they are (never wrapped) inside outcomes.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .fix._outcome import Outcome
 
-__all__ = ["CircuitOpen", "FailedItems", "InputError", "SlipstreamError"]
+__all__ = ["CircuitOpen", "FailedItems", "InputError", "RegistryClosed", "SlipstreamError"]
 
 
 class SlipstreamError(Exception):
@@ -84,3 +85,15 @@ class FailedItems(ExceptionGroup[Exception], SlipstreamError):
     def derive(self, excs: Sequence[Exception]) -> FailedItems:  # type: ignore[override]  # keep our type on split()
         keep = {id(e) for e in excs}
         return FailedItems(self.message, excs, [o for o in self.outcomes if id(o.error) in keep])
+
+
+class RegistryClosed(SlipstreamError, RuntimeError):
+    """A closed ``Registry`` was asked for a client."""
+
+    def __init__(self, registry: str, name: str) -> None:
+        self.registry = registry
+        self.name = name
+        super().__init__(f"registry {registry!r} is closed; cannot provide {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.registry, self.name))

@@ -3,6 +3,7 @@
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
 from ._exceptions import InputError as InputError
+from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
 
-__all__ = ["CircuitOpen", "FailedItems", "InputError", "SlipstreamError"]
+__all__ = ["CircuitOpen", "FailedItems", "InputError", "RegistryClosed", "SlipstreamError"]

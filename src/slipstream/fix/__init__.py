@@ -1,6 +1,7 @@
 """fix: the primitives that replace the seeds' hand-rolled performance code.
 
-Flow control (this release): ``map``/``stream`` over limiter -> breaker -> call -> retry.
+Flow control: ``map``/``stream`` over limiter -> breaker -> call -> retry.
+Resources: ``Registry`` creates expensive clients once and closes them.
 """
 
 from ._breaker import BreakerState as BreakerState
@@ -18,6 +19,9 @@ from ._rate import Rate as Rate
 from ._rate import RateLimiter as RateLimiter
 from ._rate import RateLimiterStatistics as RateLimiterStatistics
 from ._redis_rate import RedisRateLimiter as RedisRateLimiter
+from ._registry import ProviderStatistics as ProviderStatistics
+from ._registry import Registry as Registry
+from ._registry import default_registry as default_registry
 from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
 from ._retry import is_transient as is_transient
@@ -30,15 +34,18 @@ __all__ = [
     "CircuitBreaker",
     "Limiter",
     "Outcome",
+    "ProviderStatistics",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
     "RedisRateLimiter",
+    "Registry",
     "Results",
     "Retry",
     "RetryBudget",
     "Stream",
     "Summary",
+    "default_registry",
     "is_transient",
     "map",
     "raise_failures",
