@@ -15,6 +15,8 @@ from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
+from .fix import Cache as Cache
+from .fix import CacheStatistics as CacheStatistics
 from .fix import CircuitBreaker as CircuitBreaker
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
@@ -29,6 +31,7 @@ from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
 from .fix import Stream as Stream
 from .fix import Summary as Summary
+from .fix import cached as cached
 from .fix import default_registry as default_registry
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
@@ -42,6 +45,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BreakerState",
     "BreakerStatistics",
+    "Cache",
+    "CacheStatistics",
     "CircuitBreaker",
     "CircuitOpen",
     "FailedItems",
@@ -61,6 +66,7 @@ __all__ = [
     "SlipstreamError",
     "Stream",
     "Summary",
+    "cached",
     "default_registry",
     "is_transient",
     "map",

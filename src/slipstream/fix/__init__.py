@@ -2,11 +2,15 @@
 
 Flow control: ``map``/``stream`` over limiter -> breaker -> call -> retry.
 Resources: ``Registry`` creates expensive clients once and closes them.
+Caches: ``Cache`` / ``@cached`` with single flight, in memory, SQLite or Redis.
 """
 
 from ._breaker import BreakerState as BreakerState
 from ._breaker import BreakerStatistics as BreakerStatistics
 from ._breaker import CircuitBreaker as CircuitBreaker
+from ._cache import Cache as Cache
+from ._cache import CacheStatistics as CacheStatistics
+from ._cache import cached as cached
 from ._flow import Stream as Stream
 from ._flow import map as map  # the public name is fixed: ss.map
 from ._flow import stream as stream
@@ -31,6 +35,8 @@ from ._retry import retry_after_s as retry_after_s
 __all__ = [
     "BreakerState",
     "BreakerStatistics",
+    "Cache",
+    "CacheStatistics",
     "CircuitBreaker",
     "Limiter",
     "Outcome",
@@ -45,6 +51,7 @@ __all__ = [
     "RetryBudget",
     "Stream",
     "Summary",
+    "cached",
     "default_registry",
     "is_transient",
     "map",

@@ -1,0 +1,923 @@
+"""``ss.Cache`` and ``@ss.cached``: results kept with TTL and size bounds, computed once per key.
+
+What a demanding user gets that the peers miss:
+
+- single flight: N concurrent misses of one key run one computation; a waiter that is cancelled
+  leaves the computation running for the others (async-lru's behaviour, unlike cashews, where one
+  caller's timeout cancels everyone); only when the last waiter leaves is it cancelled;
+- ``None`` is a value and is cached (aiocache and cashews treat it as a miss); errors are not,
+  unless ``negative_ttl_s`` says for how long;
+- expired entries go lazily and by a periodic sweep, so memory is bounded even when no one
+  writes (cachetools frees them only on the next write);
+- stale-while-revalidate and stale-on-error under the same single flight;
+- keys from a canonical encoding of the arguments (dataclasses and pydantic models included);
+  an argument with no stable encoding raises ``TypeError`` naming it, instead of silently
+  missing every time;
+- memory, SQLite file or Redis; a failing backend degrades to misses with one warning per
+  outage, never to a failed call.
+
+Example::
+
+    @ss.cached(ttl_s=600, exclude=["session"])
+    async def classify(session, asset_id: int, schema: Schema) -> Label: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from .._settings import now as _now
+from ._cache_stores import (
+    FRESH,
+    MemoryStore,
+    RedisStore,
+    SQLiteStore,
+    default_size,
+    make_serializer,
+)
+from ._keys import canonical, fingerprint
+
+__all__ = ["Cache", "CacheStatistics", "cached"]
+
+logger = logging.getLogger("slipstream.cache")
+P = ParamSpec("P")
+T = TypeVar("T")
+MISSING: Any = object()
+_FAST_TYPES = frozenset({str, int, bytes, type(None)})
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStatistics:
+    """A snapshot of a ``Cache``'s counters."""
+
+    hits: int
+    misses: int
+    stale_hits: int
+    joins: int
+    evictions: int
+    errors: int
+    refreshes: int
+    unserialisable: int
+    entries: int
+    bytes: int
+
+    @property
+    def hit_ratio(self) -> float:
+        lookups = self.hits + self.stale_hits + self.misses
+        return (self.hits + self.stale_hits) / lookups if lookups else 0.0
+
+
+class _Counters:
+    __slots__ = (
+        "errors",
+        "evictions",
+        "hits",
+        "joins",
+        "misses",
+        "refreshes",
+        "stale_hits",
+        "unserialisable",
+    )
+
+    def __init__(self) -> None:
+        self.hits = self.misses = self.stale_hits = self.joins = 0
+        self.evictions = self.errors = self.refreshes = self.unserialisable = 0
+
+
+class _Flight:
+    __slots__ = ("background", "task", "waiters")
+
+    def __init__(self, task: asyncio.Task[Any], background: bool) -> None:
+        self.task = task
+        self.waiters = 0
+        self.background = background
+
+
+def _check_ttl(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    if value is None:
+        if not allow_none:
+            raise ValueError(f"'{name}' must be a number")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"'{name}' must be a number, got {type(value).__name__}")
+    if not (value > 0 and not math.isnan(value)):
+        raise ValueError(f"'{name}' must be > 0, got {value!r}")
+
+
+class Cache:
+    """A cache with TTL, size bounds, namespaces, tags and single flight.
+
+    Args:
+        ttl_s: how long an entry is fresh (None: until evicted). Must be > 0.
+        max_entries: most entries kept (least recently used go first).
+        max_bytes: optional bound on the summed ``size_of`` of values (memory store).
+        size_of: how many bytes a value counts as (default: len for str/bytes, else
+            ``sys.getsizeof``).
+        namespace: default namespace of entries (``invalidate(namespace=...)``).
+        version: part of every key; bump it to orphan entries made by older code.
+        sqlite_path: keep entries in this SQLite file (persistent, shared by processes).
+        redis: keep entries in Redis through this ``redis.asyncio`` client (async use only).
+        serializer: "json" (default), "msgpack" or "pickle" (SQLite and Redis only; pickle only
+            when named, since unpickling runs code).
+        negative_ttl_s: cache a loader's exception for this long (default: errors not cached).
+        stale_ttl_s: keep entries this long past their TTL for the two options below.
+        stale_while_revalidate: serve a stale entry at once and refresh it in the background.
+        stale_on_error: serve a stale entry when its refresh fails.
+        sweep_interval_s: how often expired entries are swept out.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float | None = 300.0,
+        max_entries: int = 10_000,
+        max_bytes: int | None = None,
+        size_of: Callable[[Any], int] | None = None,
+        namespace: str = "default",
+        version: str | int = 1,
+        sqlite_path: str | os.PathLike[str] | None = None,
+        redis: Any = None,
+        serializer: str = "json",
+        negative_ttl_s: float | None = None,
+        stale_ttl_s: float = 0.0,
+        stale_while_revalidate: bool = False,
+        stale_on_error: bool = False,
+        sweep_interval_s: float = 60.0,
+    ) -> None:
+        _check_ttl("ttl_s", ttl_s)
+        _check_ttl("negative_ttl_s", negative_ttl_s)
+        _check_ttl("sweep_interval_s", sweep_interval_s, allow_none=False)
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"'max_entries' must be an int >= 1, got {max_entries!r}")
+        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 1):
+            raise ValueError(f"'max_bytes' must be an int >= 1 or None, got {max_bytes!r}")
+        if not (stale_ttl_s >= 0 and math.isfinite(stale_ttl_s)):
+            raise ValueError(f"'stale_ttl_s' must be >= 0, got {stale_ttl_s!r}")
+        if (stale_while_revalidate or stale_on_error) and not stale_ttl_s:
+            raise ValueError(
+                "stale_while_revalidate and stale_on_error need 'stale_ttl_s' > 0: how long a "
+                "stale entry may be served\nHINT: ss.Cache(ttl_s=60, stale_ttl_s=600, ...)"
+            )
+        if not isinstance(namespace, str) or not namespace:
+            raise ValueError(f"'namespace' must be a non-empty string, got {namespace!r}")
+        if sqlite_path is not None and redis is not None:
+            raise ValueError("give at most one of 'sqlite_path' and 'redis'")
+        self.ttl_s = ttl_s
+        self.namespace = namespace
+        self.version = str(version)
+        self.negative_ttl_s = negative_ttl_s
+        self.stale_ttl_s = float(stale_ttl_s)
+        self.stale_while_revalidate = stale_while_revalidate
+        self.stale_on_error = stale_on_error
+        self.sweep_interval_s = float(sweep_interval_s)
+        self._counters = _Counters()
+        self.memory: MemoryStore | None = None
+        self._sqlite: SQLiteStore | None = None
+        self._redis: RedisStore | None = None
+        self._serializer = make_serializer(serializer)
+        if sqlite_path is not None:
+            self._sqlite = SQLiteStore(sqlite_path, max_entries=max_entries)
+        elif redis is not None:
+            self._redis = RedisStore(redis)
+        else:
+            self.memory = MemoryStore(
+                max_entries=max_entries,
+                max_bytes=max_bytes,
+                size_of=size_of or default_size,
+                on_evict=self._count_evictions,
+            )
+        self._errors: dict[Hashable, tuple[Exception, float]] = {}
+        self._flights: dict[Hashable, _Flight] = {}
+        self._sync_flights: dict[Hashable, Any] = {}
+        self._next_sweep = _now() + self.sweep_interval_s
+        self._timer: asyncio.TimerHandle | None = None
+        self._outage = False
+        self._closed = False
+
+    def _count_evictions(self, n: int) -> None:
+        self._counters.evictions += n
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def full_key(self, key: Any, namespace: str | None = None) -> Hashable:
+        """The key under which ``key`` is stored (a tuple in memory, a string elsewhere)."""
+        ns = namespace or self.namespace
+        if self.memory is not None:
+            return (ns, self.version, key if type(key) in _FAST_TYPES else canonical(key, "key"))
+        text = key if isinstance(key, str) else fingerprint(key, "key")
+        return f"{ns}:{self.version}:{text}"
+
+    # -- the backend guard: a failing backend is a miss, with one warning per outage ---------
+
+    def _backend_failed(self, exc: BaseException, what: str) -> None:
+        self._counters.errors += 1
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "cache backend failed on %s (%s: %s); serving misses until it recovers",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+
+    def _backend_ok(self) -> None:
+        if self._outage:
+            self._outage = False
+            logger.info("cache backend recovered")
+
+    async def _external(self, what: str, call: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
+        try:
+            result = await call()
+        except Exception as exc:
+            self._backend_failed(exc, what)
+            return fallback
+        self._backend_ok()
+        return result
+
+    def _external_sync(self, what: str, call: Callable[[], Any], fallback: Any) -> Any:
+        try:
+            result = call()
+        except Exception as exc:
+            self._backend_failed(exc, what)
+            return fallback
+        self._backend_ok()
+        return result
+
+    # -- raw lookup and store ---------------------------------------------------------------
+
+    def _decode(self, found: tuple[int, bytes] | None) -> tuple[int, Any] | None:
+        if found is None:
+            return None
+        state, data = found
+        return state, self._serializer.loads(data)
+
+    async def _lookup(self, full: Hashable) -> tuple[int, Any] | None:
+        self._tick()
+        if self.memory is not None:
+            return self.memory.lookup(full)
+        if self._sqlite is not None:
+            op = SQLiteStore.op_lookup(cast(str, full))
+            found = await self._external("get", lambda: self._sqlite.arun(op), None)  # type: ignore[union-attr]
+        else:
+            assert self._redis is not None
+            found = await self._external("get", lambda: self._redis.lookup(full), None)  # type: ignore[union-attr, arg-type]
+        return self._decode(found)
+
+    def _lookup_sync(self, full: Hashable) -> tuple[int, Any] | None:
+        self._tick()
+        if self.memory is not None:
+            return self.memory.lookup(full)
+        sqlite = self._sync_store()
+        found = self._external_sync(
+            "get", lambda: sqlite.run(SQLiteStore.op_lookup(cast(str, full))), None
+        )
+        return self._decode(found)
+
+    def _sync_store(self) -> SQLiteStore:
+        if self._sqlite is None:
+            raise TypeError(
+                "a Redis-backed cache is async only\nHINT: use 'await cache.get(...)' "
+                "or a memory / SQLite cache in sync code"
+            )
+        return self._sqlite
+
+    def _encode(self, value: Any) -> bytes:
+        return self._serializer.dumps(value)
+
+    async def _store(
+        self, full: Hashable, value: Any, ttl_s: float | None, ns: str, tags: tuple[str, ...]
+    ) -> None:
+        self._tick()
+        self._errors.pop(full, None)
+        if self.memory is not None:
+            self.memory.store(full, value, ttl_s, self.stale_ttl_s, ns, tags)
+            return
+        data = self._encode(value)  # TypeError for the caller to handle
+        if self._sqlite is not None:
+            op = self._sqlite.op_store(cast(str, full), data, ttl_s, self.stale_ttl_s, ns, tags)
+            await self._external("set", lambda: self._sqlite.arun(op), None)  # type: ignore[union-attr]
+        else:
+            assert self._redis is not None
+            redis = self._redis
+            await self._external(
+                "set",
+                lambda: redis.store(cast(str, full), data, ttl_s, self.stale_ttl_s, ns, tags),
+                None,
+            )
+
+    def _store_sync(
+        self, full: Hashable, value: Any, ttl_s: float | None, ns: str, tags: tuple[str, ...]
+    ) -> None:
+        self._tick()
+        self._errors.pop(full, None)
+        if self.memory is not None:
+            self.memory.store(full, value, ttl_s, self.stale_ttl_s, ns, tags)
+            return
+        sqlite = self._sync_store()
+        op = sqlite.op_store(
+            cast(str, full), self._encode(value), ttl_s, self.stale_ttl_s, ns, tags
+        )
+        self._external_sync("set", lambda: sqlite.run(op), None)
+
+    # -- sweeping ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if _now() >= self._next_sweep:
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Remove expired entries now (it also runs by itself every ``sweep_interval_s``)."""
+        self._next_sweep = _now() + self.sweep_interval_s
+        removed = 0
+        if self.memory is not None:
+            done = False
+            while not done:
+                n, done = self.memory.sweep()
+                removed += n
+        elif self._sqlite is not None:
+            sqlite = self._sqlite
+            removed = self._external_sync("sweep", lambda: sqlite.run(SQLiteStore.op_sweep), 0)
+        now = _now()
+        for key in [k for k, (_, until) in self._errors.items() if until <= now]:
+            self._errors.pop(key, None)
+        return removed
+
+    def _arm_timer(self) -> None:
+        """In async use, sweep on a timer too, so memory is bounded even with no traffic."""
+        if self._timer is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.sweep_interval_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        if self._redis is None:
+            self.sweep()
+        self._arm_timer()
+
+    # -- single flight --------------------------------------------------------------------
+
+    async def _load(
+        self,
+        full: Hashable,
+        loader: Callable[[], Awaitable[Any]],
+        ttl_s: float | None,
+        ns: str,
+        tags: tuple[str, ...],
+        stale: Any,
+        *,
+        background: bool = False,
+    ) -> Any:
+        flight = self._flights.get(full)
+        if flight is None:
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._compute(full, loader, ttl_s, ns, tags, stale))
+            flight = _Flight(task, background)
+            self._flights[full] = flight
+            task.add_done_callback(functools.partial(self._flight_done, full, flight))
+        elif not background:
+            self._counters.joins += 1
+        if background:
+            return None
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done() and not flight.background:
+                flight.task.cancel()  # the last waiter left: nobody needs the result
+
+    def _flight_done(self, full: Hashable, flight: _Flight, task: asyncio.Task[Any]) -> None:
+        if self._flights.get(full) is flight:
+            del self._flights[full]
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, so no "never retrieved" warning
+        if exc is not None and flight.background:
+            logger.warning("background refresh of %r failed: %r", full, exc)
+
+    async def _compute(
+        self,
+        full: Hashable,
+        loader: Callable[[], Awaitable[Any]],
+        ttl_s: float | None,
+        ns: str,
+        tags: tuple[str, ...],
+        stale: Any,
+    ) -> Any:
+        try:
+            value = await loader()
+        except Exception as exc:
+            return self._loader_failed(full, exc, stale)
+        try:
+            await self._store(full, value, ttl_s, ns, tags)
+        except TypeError:
+            self._unserialisable(full, value)
+        return value
+
+    def _loader_failed(self, full: Hashable, exc: Exception, stale: Any) -> Any:
+        if self.negative_ttl_s is not None:
+            self._errors[full] = (exc, _now() + self.negative_ttl_s)
+        if stale is not MISSING and self.stale_on_error:
+            self._counters.stale_hits += 1
+            logger.warning("serving a stale value for %r: its refresh raised %r", full, exc)
+            return stale
+        raise exc
+
+    def _unserialisable(self, full: Hashable, value: Any) -> None:
+        self._counters.unserialisable += 1
+        logger.warning(
+            "not cached: a %s under %r cannot be serialised with %s; the call still returns it",
+            type(value).__qualname__,
+            full,
+            self._serializer.name,
+            exc_info=True,
+        )
+
+    def _negative(self, full: Hashable) -> Exception | None:
+        if not self._errors:
+            return None
+        found = self._errors.get(full)
+        if found is None:
+            return None
+        exc, until = found
+        if _now() < until:
+            return exc
+        self._errors.pop(full, None)
+        return None
+
+    async def _get_or_load(
+        self,
+        full: Hashable,
+        loader: Callable[[], Awaitable[Any]],
+        ttl_s: float | None,
+        ns: str,
+        tags: tuple[str, ...],
+    ) -> Any:
+        self._arm_timer()
+        found = await self._lookup(full)
+        if found is not None:
+            state, value = found
+            if state == FRESH:
+                self._counters.hits += 1
+                return value
+            if self.stale_while_revalidate:
+                self._counters.stale_hits += 1
+                self._counters.refreshes += 1
+                await self._load(full, loader, ttl_s, ns, tags, value, background=True)
+                return value
+            stale = value
+        else:
+            stale = MISSING
+        error = self._negative(full)
+        if error is not None:
+            self._counters.hits += 1
+            raise error
+        self._counters.misses += 1
+        return await self._load(full, loader, ttl_s, ns, tags, stale)
+
+    def _get_or_load_sync(
+        self,
+        full: Hashable,
+        loader: Callable[[], Any],
+        ttl_s: float | None,
+        ns: str,
+        tags: tuple[str, ...],
+    ) -> Any:
+        import threading
+
+        found = self._lookup_sync(full)
+        stale = MISSING
+        if found is not None:
+            state, value = found
+            if state == FRESH:
+                self._counters.hits += 1
+                return value
+            stale = value
+        error = self._negative(full)
+        if error is not None:
+            self._counters.hits += 1
+            raise error
+        self._counters.misses += 1
+        # single flight across threads: the first caller computes, the others wait for it
+        owner = False
+        flight = self._sync_flights.get(full)
+        if flight is None:
+            candidate = {"event": threading.Event(), "value": MISSING, "error": None}
+            flight = self._sync_flights.setdefault(full, candidate)
+            owner = flight is candidate
+        if not owner:
+            self._counters.joins += 1
+            flight["event"].wait()
+            if flight["error"] is not None:
+                raise flight["error"]
+            return flight["value"]
+        try:
+            try:
+                value = loader()
+            except Exception as exc:
+                value = self._loader_failed(full, exc, stale)
+            else:
+                try:
+                    self._store_sync(full, value, ttl_s, ns, tags)
+                except TypeError:
+                    self._unserialisable(full, value)
+            flight["value"] = value
+            return value
+        except Exception as exc:
+            flight["error"] = exc
+            raise
+        finally:
+            self._sync_flights.pop(full, None)
+            flight["event"].set()
+
+    # -- public API -------------------------------------------------------------------------
+
+    async def get(self, key: Any, default: Any = None, *, namespace: str | None = None) -> Any:
+        """The fresh value under ``key``, or ``default``. A cached ``None`` is returned as None."""
+        found = await self._lookup(self.full_key(key, namespace))
+        if found is None or found[0] != FRESH:
+            self._counters.misses += 1
+            return default
+        self._counters.hits += 1
+        return found[1]
+
+    def get_sync(self, key: Any, default: Any = None, *, namespace: str | None = None) -> Any:
+        """``get`` for sync code (memory and SQLite caches)."""
+        found = self._lookup_sync(self.full_key(key, namespace))
+        if found is None or found[0] != FRESH:
+            self._counters.misses += 1
+            return default
+        self._counters.hits += 1
+        return found[1]
+
+    async def set(
+        self,
+        key: Any,
+        value: Any,
+        *,
+        ttl_s: float | None = MISSING,
+        tags: Iterable[str] = (),
+        namespace: str | None = None,
+    ) -> None:
+        """Store ``value`` (``None`` included) under ``key``.
+
+        Raises:
+            TypeError: the value cannot be serialised (SQLite / Redis); nothing is stored.
+        """
+        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
+        _check_ttl("ttl_s", ttl)
+        ns = namespace or self.namespace
+        await self._store(self.full_key(key, ns), value, ttl, ns, tuple(tags))
+
+    def set_sync(
+        self,
+        key: Any,
+        value: Any,
+        *,
+        ttl_s: float | None = MISSING,
+        tags: Iterable[str] = (),
+        namespace: str | None = None,
+    ) -> None:
+        """``set`` for sync code."""
+        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
+        _check_ttl("ttl_s", ttl)
+        ns = namespace or self.namespace
+        self._store_sync(self.full_key(key, ns), value, ttl, ns, tuple(tags))
+
+    async def get_or_load(
+        self,
+        key: Any,
+        loader: Callable[[], Awaitable[T]],
+        *,
+        ttl_s: float | None = MISSING,
+        tags: Iterable[str] = (),
+        namespace: str | None = None,
+    ) -> T:
+        """The value under ``key``, computed by ``await loader()`` on a miss under single flight."""
+        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
+        _check_ttl("ttl_s", ttl)
+        ns = namespace or self.namespace
+        full = self.full_key(key, ns)
+        return cast(T, await self._get_or_load(full, loader, ttl, ns, tuple(tags)))
+
+    def get_or_load_sync(
+        self,
+        key: Any,
+        loader: Callable[[], T],
+        *,
+        ttl_s: float | None = MISSING,
+        tags: Iterable[str] = (),
+        namespace: str | None = None,
+    ) -> T:
+        """``get_or_load`` for sync code; single flight across threads."""
+        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
+        _check_ttl("ttl_s", ttl)
+        ns = namespace or self.namespace
+        full = self.full_key(key, ns)
+        return cast(T, self._get_or_load_sync(full, loader, ttl, ns, tuple(tags)))
+
+    async def invalidate(
+        self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
+    ) -> int:
+        """Remove one key, a whole namespace, or every entry with a tag; returns how many."""
+        return await self._invalidate(key, namespace, tag, sync=False)
+
+    def invalidate_sync(
+        self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
+    ) -> int:
+        """``invalidate`` for sync code."""
+        coro = self._invalidate(key, namespace, tag, sync=True)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return cast(int, done.value)
+        raise AssertionError("the sync path never awaits")  # pragma: no cover
+
+    async def _invalidate(
+        self, key: Any, namespace: str | None, tag: str | None, *, sync: bool
+    ) -> int:
+        given = [key is not MISSING, namespace is not None, tag is not None]
+        if sum(given) != 1:
+            raise TypeError("invalidate() takes exactly one of: a key, namespace=..., tag=...")
+        if self.memory is not None:
+            store: Any = self.memory
+            if key is not MISSING:
+                full = self.full_key(key)
+                self._errors.pop(full, None)
+                return int(store.delete(full))
+            if namespace is not None:
+                return int(store.invalidate_namespace(namespace))
+            return int(store.invalidate_tag(cast(str, tag)))
+        if key is not MISSING:
+            full = self.full_key(key)
+            self._errors.pop(full, None)
+        if self._sqlite is not None:
+            if key is not MISSING:
+                op: Any = SQLiteStore.op_delete(cast(str, full))
+            elif namespace is not None:
+                op = SQLiteStore.op_invalidate_namespace(namespace)
+            else:
+                op = SQLiteStore.op_invalidate_tag(cast(str, tag))
+            sqlite = self._sqlite
+            if sync:
+                return int(self._external_sync("invalidate", lambda: sqlite.run(op), 0))
+            return int(await self._external("invalidate", lambda: sqlite.arun(op), 0))
+        if sync:
+            self._sync_store()
+        assert self._redis is not None
+        redis = self._redis
+        if key is not MISSING:
+            call: Callable[[], Awaitable[Any]] = lambda: redis.delete(cast(str, full))  # noqa: E731
+        elif namespace is not None:
+            call = lambda: redis.invalidate_namespace(namespace)  # noqa: E731
+        else:
+            call = lambda: redis.invalidate_tag(cast(str, tag))  # noqa: E731
+        return int(await self._external("invalidate", call, 0))
+
+    async def clear(self) -> None:
+        """Remove every entry."""
+        self._errors.clear()
+        if self.memory is not None:
+            self.memory.clear()
+        elif self._sqlite is not None:
+            sqlite = self._sqlite
+            await self._external("clear", lambda: sqlite.arun(SQLiteStore.op_clear), None)
+        else:
+            assert self._redis is not None
+            await self._external("clear", self._redis.clear, None)
+
+    def statistics(self) -> CacheStatistics:
+        """Hits, misses, stale hits, single-flight joins, evictions, backend errors..."""
+        c = self._counters
+        return CacheStatistics(
+            hits=c.hits,
+            misses=c.misses,
+            stale_hits=c.stale_hits,
+            joins=c.joins,
+            evictions=c.evictions,
+            errors=c.errors,
+            refreshes=c.refreshes,
+            unserialisable=c.unserialisable,
+            entries=len(self.memory) if self.memory is not None else -1,
+            bytes=self.memory.bytes if self.memory is not None else -1,
+        )
+
+    async def aclose(self) -> None:
+        """Cancel background refreshes, stop the sweep timer, close the backend's connection.
+        (A Redis client passed in belongs to the caller and is not closed.)"""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        flights = [f.task for f in self._flights.values()]
+        for task in flights:
+            task.cancel()
+        if flights:
+            await asyncio.gather(*flights, return_exceptions=True)
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    async def __aenter__(self) -> Cache:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        where = "memory" if self.memory is not None else ("sqlite" if self._sqlite else "redis")
+        return (
+            f"<Cache {where} ns={self.namespace!r} entries={s.entries} hits={s.hits} "
+            f"misses={s.misses} hit_ratio={s.hit_ratio:.2f}>"
+        )
+
+
+# -- the decorator ---------------------------------------------------------------------------
+
+
+def _key_maker(
+    fn: Callable[..., Any],
+    key: Callable[..., Any] | None,
+    exclude: Iterable[str],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Hashable]:
+    """Build the function that turns call arguments into a hashable key."""
+    excluded = frozenset(exclude)
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    unknown = excluded - set(params)
+    if unknown:
+        raise ValueError(f"'exclude' names no parameter of {fn.__qualname__}: {sorted(unknown)}")
+    skip = frozenset(i for i, name in enumerate(params) if name in excluded)
+
+    if key is not None:
+
+        def custom(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+            return cast(Hashable, canonical(key(*args, **kwargs), "key(...)"))
+
+        return custom
+
+    def make(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+        if not kwargs and not skip:
+            for a in args:
+                if type(a) not in _FAST_TYPES:
+                    break
+            else:
+                return args  # the common case: no allocation, no encoding
+        parts: list[Any] = []
+        for i, a in enumerate(args):
+            if i in skip:
+                continue
+            name = params[i] if i < len(params) else f"args[{i}]"
+            parts.append(a if type(a) in _FAST_TYPES else canonical(a, name))
+        for name in sorted(kwargs):
+            if name in excluded:
+                continue
+            value = kwargs[name]
+            parts.append((name, value if type(value) in _FAST_TYPES else canonical(value, name)))
+        return ("k", *parts)
+
+    return make
+
+
+def cached(
+    cache: Cache | None = None,
+    *,
+    ttl_s: float | None = MISSING,
+    max_entries: int = 1024,
+    namespace: str | None = None,
+    version: str | int | None = None,
+    key: Callable[..., Any] | None = None,
+    exclude: Iterable[str] = (),
+    tags: Iterable[str] | Callable[..., Iterable[str]] = (),
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Cache a sync or async function (or method) by its arguments.
+
+    Args:
+        cache: the ``Cache`` to use; default a private memory cache of ``max_entries``.
+        ttl_s: freshness of entries (default: the cache's; 300 s for a private cache).
+        namespace: the namespace of this function's entries (default: the cache's).
+        version: part of the key; bump it when the function's output changes meaning.
+        key: ``key(*args, **kwargs)`` returning what identifies a call (instead of all args).
+        exclude: parameter names left out of the key (a DB session, a client, ``self``).
+        tags: tags of every entry, or ``tags(*args, **kwargs)`` returning them.
+
+    The key is the function's qualified name, the version and a canonical encoding of the
+    arguments; an argument with no stable encoding raises ``TypeError`` naming it.
+    ``fn.cache`` is the cache; ``fn.cache_key(*args, **kwargs)`` the key of a call.
+    """
+    exclude = tuple(exclude)
+    if cache is not None and not isinstance(cache, Cache):
+        raise TypeError(
+            f"'cache' must be a slipstream.Cache, got {type(cache).__name__}"
+            "\nHINT: use @ss.cached() or @ss.cached(my_cache), not a bare @ss.cached"
+        )
+    if ttl_s is not MISSING:
+        _check_ttl("ttl_s", ttl_s)
+    if key is not None and not callable(key):
+        raise TypeError(f"'key' must be callable, got {type(key).__name__}")
+    store = (
+        cache
+        if cache is not None
+        else Cache(ttl_s=300.0 if ttl_s is MISSING else ttl_s, max_entries=max_entries)
+    )
+    ttl = store.ttl_s if ttl_s is MISSING else ttl_s
+    ns = namespace or store.namespace
+    static_tags = tuple(tags) if not callable(tags) else ()
+    tag_fn = tags if callable(tags) else None
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        if not callable(fn):
+            raise TypeError(f"'fn' must be callable, got {type(fn).__name__}")
+        make_key = _key_maker(fn, key, exclude)
+        qualname = f"{fn.__module__}.{fn.__qualname__}"
+        ver = str(version) if version is not None else store.version
+        prefix = (ns, ver, qualname)
+        memory = store.memory
+        external = memory is None
+
+        def full_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+            argkey = make_key(args, kwargs)
+            if external:
+                return f"{ns}:{ver}:{qualname}:{fingerprint(argkey, 'arguments')}"
+            return (prefix, argkey)
+
+        def tags_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
+            return tuple(tag_fn(*args, **kwargs)) if tag_fn is not None else static_tags
+
+        counters = store._counters
+        data = memory.data if memory is not None else None
+        fast = data is not None and key is None and not exclude
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                if fast and not kwargs:
+                    # the hot path, inlined: plain arguments are their own key
+                    for a in args:
+                        if type(a) not in _FAST_TYPES:
+                            break
+                    else:
+                        full: Hashable = (prefix, args)
+                        item = data.get(full)  # type: ignore[union-attr]  # fast implies memory
+                        if item is not None and _now() < item.expires_at:
+                            try:
+                                data.move_to_end(full)  # type: ignore[union-attr]
+                            except KeyError:  # evicted by another thread just now: still a hit
+                                pass
+                            counters.hits += 1
+                            return item.value
+                full = full_key(args, kwargs)
+                if data is not None:
+                    item = data.get(full)
+                    if item is not None and _now() < item.expires_at:
+                        with contextlib.suppress(KeyError):
+                            data.move_to_end(full)
+                        counters.hits += 1
+                        return item.value
+                return await store._get_or_load(
+                    full, lambda: fn(*args, **kwargs), ttl, ns, tags_of(args, kwargs)
+                )
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(fn)
+            def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                full = full_key(args, kwargs)
+                if data is not None:
+                    item = data.get(full)
+                    if item is not None and _now() < item.expires_at:
+                        with contextlib.suppress(KeyError):
+                            data.move_to_end(full)
+                        counters.hits += 1
+                        return item.value
+                return store._get_or_load_sync(
+                    full, lambda: fn(*args, **kwargs), ttl, ns, tags_of(args, kwargs)
+                )
+
+            wrapper = sync_wrapper
+        wrapper.cache = store
+        wrapper.cache_key = lambda *a, **kw: full_key(a, kw)
+        return cast(Callable[P, T], wrapper)
+
+    return decorate
