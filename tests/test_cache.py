@@ -241,15 +241,15 @@ class TestKeys:
             return asset_id
 
         @ss.cached(ttl_s=60, key=lambda client, url, **_: url)
-        async def fetch(client: Session, url: str, timeout: float = 1.0) -> str:
+        async def fetch(client: Session, url: str, retries: int = 1) -> str:
             calls.append(url)
             return url
 
         async def main() -> None:
             await load(Session(), 1)
             await load(Session(), 1)
-            await fetch(Session(), "u", timeout=2)
-            await fetch(Session(), "u", timeout=3)
+            await fetch(Session(), "u", retries=2)
+            await fetch(Session(), "u", retries=3)
 
         vrun(main())
         assert [1, "u"] == calls

@@ -53,6 +53,11 @@ logger = logging.getLogger("slipstream.cache")
 P = ParamSpec("P")
 T = TypeVar("T")
 MISSING: Any = object()
+_SQLITE_INVALIDATE = {
+    "key": SQLiteStore.op_delete,
+    "namespace": SQLiteStore.op_invalidate_namespace,
+    "tag": SQLiteStore.op_invalidate_tag,
+}
 _FAST_TYPES = frozenset({str, int, bytes, type(None)})
 
 
@@ -632,59 +637,47 @@ class Cache:
         self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
     ) -> int:
         """Remove one key, a whole namespace, or every entry with a tag; returns how many."""
-        return await self._invalidate(key, namespace, tag, sync=False)
+        kind, target = self._target(key, namespace, tag)
+        if self.memory is not None:
+            return self._invalidate_memory(kind, target)
+        if self._sqlite is not None:
+            sqlite, op = self._sqlite, _SQLITE_INVALIDATE[kind](target)
+            return int(await self._external("invalidate", lambda: sqlite.arun(op), 0))
+        assert self._redis is not None
+        call = {
+            "key": self._redis.delete,
+            "namespace": self._redis.invalidate_namespace,
+            "tag": self._redis.invalidate_tag,
+        }[kind]
+        return int(await self._external("invalidate", lambda: call(target), 0))
 
     def invalidate_sync(
         self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
     ) -> int:
-        """``invalidate`` for sync code."""
-        coro = self._invalidate(key, namespace, tag, sync=True)
-        try:
-            coro.send(None)
-        except StopIteration as done:
-            return cast(int, done.value)
-        raise AssertionError("the sync path never awaits")  # pragma: no cover
+        """``invalidate`` for sync code (memory and SQLite caches)."""
+        kind, target = self._target(key, namespace, tag)
+        if self.memory is not None:
+            return self._invalidate_memory(kind, target)
+        sqlite, op = self._sync_store(), _SQLITE_INVALIDATE[kind](target)
+        return int(self._external_sync("invalidate", lambda: sqlite.run(op), 0))
 
-    async def _invalidate(
-        self, key: Any, namespace: str | None, tag: str | None, *, sync: bool
-    ) -> int:
+    def _target(self, key: Any, namespace: str | None, tag: str | None) -> tuple[str, Any]:
         given = [key is not MISSING, namespace is not None, tag is not None]
         if sum(given) != 1:
             raise TypeError("invalidate() takes exactly one of: a key, namespace=..., tag=...")
-        if self.memory is not None:
-            store: Any = self.memory
-            if key is not MISSING:
-                full = self.full_key(key)
-                self._errors.pop(full, None)
-                return int(store.delete(full))
-            if namespace is not None:
-                return int(store.invalidate_namespace(namespace))
-            return int(store.invalidate_tag(cast(str, tag)))
         if key is not MISSING:
             full = self.full_key(key)
             self._errors.pop(full, None)
-        if self._sqlite is not None:
-            if key is not MISSING:
-                op: Any = SQLiteStore.op_delete(cast(str, full))
-            elif namespace is not None:
-                op = SQLiteStore.op_invalidate_namespace(namespace)
-            else:
-                op = SQLiteStore.op_invalidate_tag(cast(str, tag))
-            sqlite = self._sqlite
-            if sync:
-                return int(self._external_sync("invalidate", lambda: sqlite.run(op), 0))
-            return int(await self._external("invalidate", lambda: sqlite.arun(op), 0))
-        if sync:
-            self._sync_store()
-        assert self._redis is not None
-        redis = self._redis
-        if key is not MISSING:
-            call: Callable[[], Awaitable[Any]] = lambda: redis.delete(cast(str, full))  # noqa: E731
-        elif namespace is not None:
-            call = lambda: redis.invalidate_namespace(namespace)  # noqa: E731
-        else:
-            call = lambda: redis.invalidate_tag(cast(str, tag))  # noqa: E731
-        return int(await self._external("invalidate", call, 0))
+            return "key", full
+        return ("namespace", namespace) if namespace is not None else ("tag", tag)
+
+    def _invalidate_memory(self, kind: str, target: Any) -> int:
+        assert self.memory is not None
+        if kind == "key":
+            return int(self.memory.delete(target))
+        if kind == "namespace":
+            return self.memory.invalidate_namespace(target)
+        return self.memory.invalidate_tag(target)
 
     async def clear(self) -> None:
         """Remove every entry."""
@@ -880,10 +873,9 @@ def cached(
                         full: Hashable = (prefix, args)
                         item = data.get(full)  # type: ignore[union-attr]  # fast implies memory
                         if item is not None and _now() < item.expires_at:
-                            try:
+                            # evicted by another thread just now: still a hit
+                            with contextlib.suppress(KeyError):
                                 data.move_to_end(full)  # type: ignore[union-attr]
-                            except KeyError:  # evicted by another thread just now: still a hit
-                                pass
                             counters.hits += 1
                             return item.value
                 full = full_key(args, kwargs)

@@ -80,7 +80,9 @@ class _Msgpack:
         try:
             return bytes(self._msgpack.packb(value, use_bin_type=True))
         except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"cannot serialise a {type(value).__qualname__} as msgpack: {exc}")
+            raise TypeError(
+                f"cannot serialise a {type(value).__qualname__} as msgpack: {exc}"
+            ) from None
 
     def loads(self, data: bytes) -> Any:
         return self._msgpack.unpackb(data, raw=False)
