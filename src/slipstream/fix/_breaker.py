@@ -76,6 +76,7 @@ class CircuitBreaker:
             Others are the caller's own errors: they count as the dependency answering.
         on_state_change: ``callback(breaker, old, new)``, called outside any lock.
         clock: monotonic seconds; default the running loop's clock, else ``time.monotonic``.
+        log_transitions: log state changes (open at warning, others at info).
 
     Use ``async with breaker:``, ``await breaker.call(fn, ...)``, ``breaker.call_sync(fn, ...)``,
     ``@breaker`` on a sync or async function, or pass ``breaker=`` to ``ss.map``.
@@ -93,6 +94,7 @@ class CircuitBreaker:
         counts: ExceptionFilter = Exception,
         on_state_change: StateCallback | None = None,
         clock: Callable[[], float] | None = None,
+        log_transitions: bool = True,
     ) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int):
             raise TypeError("'failure_threshold' must be an int")
@@ -116,6 +118,7 @@ class CircuitBreaker:
         self.reset_timeout_s = float(reset_timeout_s)
         self._counts = _matcher(counts)
         self._on_state_change = on_state_change
+        self._log = log_transitions
         self._clock = clock if clock is not None else _default_clock
         self._lock = threading.Lock()
         self._state = BreakerState.CLOSED
@@ -224,8 +227,9 @@ class CircuitBreaker:
         if changed is None:
             return
         old, new = changed
-        log = logger.warning if new is BreakerState.OPEN else logger.info
-        log("circuit %r: %s -> %s", self.name, old.value, new.value)
+        if self._log:
+            log = logger.warning if new is BreakerState.OPEN else logger.info
+            log("circuit %r: %s -> %s", self.name, old.value, new.value)
         if self._on_state_change is not None:
             self._on_state_change(self, old, new)
 

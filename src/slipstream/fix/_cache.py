@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
+from .._exceptions import CircuitOpen
 from .._settings import now as _now
+from ._breaker import CircuitBreaker
 from ._cache_stores import (
     FRESH,
     MemoryStore,
@@ -63,7 +65,9 @@ _FAST_TYPES = frozenset({str, int, bytes, type(None)})
 
 @dataclass(frozen=True, slots=True)
 class CacheStatistics:
-    """A snapshot of a ``Cache``'s counters."""
+    """A snapshot of a ``Cache``'s counters. ``errors`` counts backend calls that failed or
+    were skipped while the backend was down; ``entries`` and ``bytes`` are -1 for SQLite and
+    Redis (counting them would cost a scan)."""
 
     hits: int
     misses: int
@@ -139,6 +143,8 @@ class Cache:
         stale_while_revalidate: serve a stale entry at once and refresh it in the background.
         stale_on_error: serve a stale entry when its refresh fails.
         sweep_interval_s: how often expired entries are swept out.
+        backend_retry_s: after 3 failures in a row, SQLite / Redis is skipped (calls are
+            misses) for this long before one call probes it again.
     """
 
     def __init__(
@@ -158,8 +164,10 @@ class Cache:
         stale_while_revalidate: bool = False,
         stale_on_error: bool = False,
         sweep_interval_s: float = 60.0,
+        backend_retry_s: float = 5.0,
     ) -> None:
         _check_ttl("ttl_s", ttl_s)
+        _check_ttl("backend_retry_s", backend_retry_s, allow_none=False)
         _check_ttl("negative_ttl_s", negative_ttl_s)
         _check_ttl("sweep_interval_s", sweep_interval_s, allow_none=False)
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
@@ -206,7 +214,15 @@ class Cache:
         self._sync_flights: dict[Hashable, Any] = {}
         self._next_sweep = _now() + self.sweep_interval_s
         self._timer: asyncio.TimerHandle | None = None
-        self._outage = False
+        self._outage: set[str] = set()
+        # A dead backend is skipped for backend_retry_s after each failure (one probe then),
+        # so an outage costs misses, not a connection timeout on every call.
+        self._backend_breaker = CircuitBreaker(
+            "cache-backend",
+            failure_threshold=3,
+            reset_timeout_s=backend_retry_s,
+            log_transitions=False,  # the cache logs the outage itself, once
+        )
         self._closed = False
 
     def _count_evictions(self, n: int) -> None:
@@ -226,36 +242,61 @@ class Cache:
 
     def _backend_failed(self, exc: BaseException, what: str) -> None:
         self._counters.errors += 1
-        if not self._outage:
-            self._outage = True
+        if not self._outage:  # one warning per outage
             logger.warning(
                 "cache backend failed on %s (%s: %s); serving misses until it recovers",
                 what,
                 type(exc).__name__,
                 exc,
             )
+        self._outage.add(what)
 
-    def _backend_ok(self) -> None:
-        if self._outage:
-            self._outage = False
-            logger.info("cache backend recovered")
+    def _backend_ok(self, what: str) -> None:
+        # The outage ends when every kind of operation that failed has worked again (a SQLite
+        # file locked by a writer still serves reads: that is not the end of the outage).
+        if what in self._outage:
+            self._outage.discard(what)
+            if not self._outage:
+                logger.info("cache backend recovered")
 
     async def _external(self, what: str, call: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
+        breaker = self._backend_breaker
+        try:
+            breaker.admit()  # while the backend is down, skip it instead of waiting on it
+        except CircuitOpen:
+            self._counters.errors += 1
+            return fallback
         try:
             result = await call()
         except Exception as exc:
+            breaker.record_failure(exc)
             self._backend_failed(exc, what)
             return fallback
-        self._backend_ok()
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record_success()
+        self._backend_ok(what)
         return result
 
     def _external_sync(self, what: str, call: Callable[[], Any], fallback: Any) -> Any:
+        breaker = self._backend_breaker
+        try:
+            breaker.admit()
+        except CircuitOpen:
+            self._counters.errors += 1
+            return fallback
         try:
             result = call()
         except Exception as exc:
+            breaker.record_failure(exc)
             self._backend_failed(exc, what)
             return fallback
-        self._backend_ok()
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record_success()
+        self._backend_ok(what)
         return result
 
     # -- raw lookup and store ---------------------------------------------------------------
