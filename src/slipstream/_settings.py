@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["env_float", "env_int", "now", "testing_state"]
+__all__ = ["clock", "env_float", "env_int", "now", "testing_state"]
 
 
 def env_int(name: str, default: int, *, minimum: int = 1) -> int:
@@ -61,7 +61,9 @@ class _TestingState:
 
 testing_state = _TestingState()
 
-_get_running_loop = asyncio.get_running_loop
+# asyncio's own non-raising lookup (public as asyncio._get_running_loop since 3.7): raising
+# and catching RuntimeError outside a loop cost ~0.8 us per call on a cache hit path.
+_running_loop = asyncio._get_running_loop
 _monotonic = time.monotonic
 
 
@@ -71,7 +73,11 @@ def now() -> float:
     Using the loop's clock lets a virtual-time loop (``slipstream.testing``) drive every
     primitive; the stock loop's clock *is* ``time.monotonic``, so the two never disagree.
     """
-    try:
-        return _get_running_loop().time()
-    except RuntimeError:
-        return _monotonic()
+    loop = _running_loop()
+    return _monotonic() if loop is None else loop.time()
+
+
+# The clock of hot paths that need no event loop (the cache's expiry checks): a module global,
+# read as ``_settings.clock()``, so ``slipstream.testing.run(virtual_clock=True)`` can point it at
+# the virtual loop's time. ``time.monotonic`` costs ~50 ns; ``now()`` ~400 ns.
+clock = time.monotonic

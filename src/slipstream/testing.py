@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from . import _settings
 from ._settings import testing_state
 
 __all__ = ["FakeClock", "VirtualClockLoop", "no_waits", "run", "set_testing"]
@@ -97,7 +98,14 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 def run(
     main: Coroutine[Any, Any, T], *, virtual_clock: bool = False, debug: bool | None = None
 ) -> T:
-    """``asyncio.run`` with an optional virtual clock."""
-    factory = VirtualClockLoop if virtual_clock else None
-    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
-        return runner.run(main)
+    """``asyncio.run`` with an optional virtual clock (which also drives cache expiry)."""
+    if not virtual_clock:
+        with asyncio.Runner(debug=debug) as runner:
+            return runner.run(main)
+    with asyncio.Runner(debug=debug, loop_factory=VirtualClockLoop) as runner:
+        previous = _settings.clock
+        _settings.clock = runner.get_loop().time  # the cache's expiry clock follows the loop
+        try:
+            return runner.run(main)
+        finally:
+            _settings.clock = previous
