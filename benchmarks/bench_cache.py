@@ -117,7 +117,7 @@ def stampede() -> dict[str, float]:
         return calls[0]
 
     def collateral(wrap) -> int:  # type: ignore[no-untyped-def]
-        calls, load = counting()
+        _, load = counting()
         fn = wrap(load)
 
         async def main() -> int:

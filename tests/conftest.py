@@ -47,6 +47,12 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def postgres_url() -> str:
+    need_service("postgresql", "127.0.0.1", 5432)
+    return "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
 def vrun() -> Callable[[Coroutine[Any, Any, T]], T]:
     """Run a coroutine on a virtual-clock loop (timers jump; results are exact)."""
 

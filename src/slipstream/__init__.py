@@ -20,6 +20,7 @@ from .fix import CacheStatistics as CacheStatistics
 from .fix import CircuitBreaker as CircuitBreaker
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
+from .fix import PoolSettings as PoolSettings
 from .fix import ProviderStatistics as ProviderStatistics
 from .fix import Rate as Rate
 from .fix import RateLimiter as RateLimiter
@@ -53,6 +54,7 @@ __all__ = [
     "InputError",
     "Limiter",
     "Outcome",
+    "PoolSettings",
     "ProviderStatistics",
     "Rate",
     "RateLimiter",

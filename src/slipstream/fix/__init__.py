@@ -18,6 +18,7 @@ from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
 from ._outcome import raise_failures as raise_failures
+from ._pools import PoolSettings as PoolSettings
 from ._rate import Limiter as Limiter
 from ._rate import Rate as Rate
 from ._rate import RateLimiter as RateLimiter
@@ -40,6 +41,7 @@ __all__ = [
     "CircuitBreaker",
     "Limiter",
     "Outcome",
+    "PoolSettings",
     "ProviderStatistics",
     "Rate",
     "RateLimiter",

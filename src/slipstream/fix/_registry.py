@@ -25,7 +25,7 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -74,7 +74,7 @@ class _Entry:
     loop: weakref.ReferenceType[asyncio.AbstractEventLoop] | None
     seq: int
     settings_repr: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    close: Callable[[Any], Any] | None = None
 
 
 _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
@@ -144,6 +144,7 @@ class Registry:
         alive: Alive | None = None,
         max_age_s: float | None = None,
         max_idle_s: float | None = None,
+        close: Callable[[Any], Any] | None = None,
     ) -> T:
         """The client for ``(name, settings)``, created by ``factory(settings)`` on first use.
 
@@ -157,6 +158,8 @@ class Registry:
                 a client that fails it (or raises) is closed and created anew.
             max_age_s: recreate a client older than this.
             max_idle_s: recreate a client unused for longer than this.
+            close: how to close the client (``close(client)``, sync or async), for objects
+                without ``aclose``/``close``/``__aexit__`` (a SQLAlchemy engine's ``dispose``).
 
         Raises:
             RegistryClosed: the registry was closed.
@@ -177,7 +180,7 @@ class Registry:
         if flight is None:
             flight = loop.create_future()
             self._inflight[key] = flight
-            creation = loop.create_task(self._create(key, name, fp, factory, settings, loop))
+            creation = loop.create_task(self._create(key, name, fp, factory, settings, loop, close))
             self._creations.add(creation)  # a strong reference: the loop keeps only weak ones
             creation.add_done_callback(functools.partial(self._settle, key, flight))
         # shield: a waiter's cancellation must not cancel the creation for the others
@@ -207,12 +210,13 @@ class Registry:
         factory: Callable[..., Any],
         settings: Any,
         loop: asyncio.AbstractEventLoop,
+        close: Callable[[Any], Any] | None,
     ) -> _Entry:
         start = _now()
         obj = factory(settings) if settings is not None else factory()
         if inspect.isawaitable(obj):
             obj = await obj
-        return self._store(key, name, fp, obj, start, settings, weakref.ref(loop))
+        return self._store(key, name, fp, obj, start, settings, weakref.ref(loop), close)
 
     def get_sync(
         self,
@@ -223,6 +227,7 @@ class Registry:
         alive: Callable[[Any], bool] | None = None,
         max_age_s: float | None = None,
         max_idle_s: float | None = None,
+        close: Callable[[Any], Any] | None = None,
     ) -> T:
         """``get`` for sync code and sync factories; thread-safe single flight. Clients made
         here belong to no event loop."""
@@ -245,7 +250,7 @@ class Registry:
                 if inspect.iscoroutine(obj):
                     obj.close()
                 raise TypeError(f"the factory for {name!r} is async; use 'await registry.get(...)'")
-            return cast(T, self._store(key, name, fp, obj, start, settings, None).obj)
+            return cast(T, self._store(key, name, fp, obj, start, settings, None, close).obj)
 
     def register(self, name: str, obj: Any, settings: Any = None) -> None:
         """Add a borrowed object under ``(name, settings)``. It is handed out, never closed."""
@@ -326,6 +331,7 @@ class Registry:
         start: float,
         settings: Any,
         loop: weakref.ReferenceType[asyncio.AbstractEventLoop] | None,
+        close: Callable[[Any], Any] | None = None,
     ) -> _Entry:
         seconds = _now() - start
         if obj is None:
@@ -333,7 +339,7 @@ class Registry:
         now = _now()
         with self._lock:
             self._seq += 1
-            entry = _Entry(name, obj, True, now, now, loop, self._seq, _short(settings))
+            entry = _Entry(name, obj, True, now, now, loop, self._seq, _short(settings), close)
             if self._closed:  # closed while we were creating: do not leak it
                 raise RegistryClosed(self.name, name)
             self._entries[key] = entry
@@ -367,7 +373,12 @@ class Registry:
     async def _close_entry(self, entry: _Entry) -> None:
         if not entry.owned:
             return
-        await close_object(entry.obj)
+        if entry.close is not None:
+            result = entry.close(entry.obj)
+            if inspect.isawaitable(result):
+                await result
+        else:
+            await close_object(entry.obj)
         for (name, _), counters in self._counters.items():
             if name == entry.name:
                 counters.closes += 1
@@ -375,7 +386,11 @@ class Registry:
 
     def _close_sync(self, entry: _Entry) -> None:
         if entry.owned:
-            closer = getattr(entry.obj, "close", None)
+            closer = (
+                functools.partial(entry.close, entry.obj)
+                if entry.close is not None
+                else getattr(entry.obj, "close", None)
+            )
             if callable(closer):
                 result = closer()
                 if inspect.iscoroutine(result):
