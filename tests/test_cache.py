@@ -472,3 +472,26 @@ class TestProperties:
                 assert len(cache.memory) <= max_entries  # type: ignore[arg-type]
 
         testing.run(main(), virtual_clock=True)
+
+
+class TestLoops:
+    def test_module_level_cache_across_event_loops(self) -> None:
+        """A decorated function keeps working across asyncio.run calls, even when a loop
+        closed while a computation was in flight."""
+        calls = []
+
+        @ss.cached(ttl_s=60)
+        async def slow(x: int) -> int:
+            calls.append(x)
+            await asyncio.sleep(0.05)
+            return x
+
+        async def abandon() -> None:
+            asyncio.get_running_loop().create_task(slow(1))
+            await asyncio.sleep(0.01)  # the loop closes with slow(1) in flight
+
+        asyncio.run(abandon())
+        assert 1 == asyncio.run(slow(1))
+        assert 1 == asyncio.run(slow(1))
+        assert [1, 1] == calls
+        assert 1 / 3 == pytest.approx(slow.cache.statistics().hit_ratio)  # type: ignore[attr-defined]

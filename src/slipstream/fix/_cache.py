@@ -425,8 +425,10 @@ class Cache:
         background: bool = False,
     ) -> Any:
         flight = self._flights.get(full)
+        loop = asyncio.get_running_loop()
+        if flight is not None and flight.task.get_loop() is not loop:
+            flight = None  # left over from an event loop that closed mid-flight
         if flight is None:
-            loop = asyncio.get_running_loop()
             task = loop.create_task(self._compute(full, loader, ttl_s, ns, tags, stale))
             flight = _Flight(task, background)
             self._flights[full] = flight

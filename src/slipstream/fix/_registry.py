@@ -177,6 +177,8 @@ class Registry:
         if entry is not None and await self._usable(key, entry, alive, max_age_s, max_idle_s):
             return cast(T, self._hit(entry, fp))
         flight = self._inflight.get(key)
+        if flight is not None and flight.get_loop() is not loop:
+            flight = None  # left over from a closed loop whose id() was reused
         if flight is None:
             flight = loop.create_future()
             self._inflight[key] = flight
