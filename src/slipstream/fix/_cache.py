@@ -902,37 +902,43 @@ def cached(
         data = memory.data if memory is not None else None
         fast = data is not None and key is None and not exclude
 
+        def lookup(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Hashable, Any]:
+            """The call's key and its fresh in-memory value (MISSING if none): the hot path.
+            (try/except, not contextlib.suppress, below: a context manager costs ~1 us.)"""
+            if fast and not kwargs:
+                for a in args:
+                    if type(a) not in _FAST_TYPES:
+                        break
+                else:
+                    full: Hashable = (prefix, args)  # plain arguments are their own key
+                    item = data.get(full)  # type: ignore[union-attr]  # fast implies memory
+                    if item is not None and _settings.clock() < item.expires_at:
+                        try:  # noqa: SIM105
+                            data.move_to_end(full)  # type: ignore[union-attr]
+                        except KeyError:  # evicted by another thread just now: still a hit
+                            pass
+                        counters.hits += 1
+                        return full, item.value
+                    return full, MISSING
+            full = full_key(args, kwargs)
+            if data is not None:
+                item = data.get(full)
+                if item is not None and _settings.clock() < item.expires_at:
+                    try:  # noqa: SIM105
+                        data.move_to_end(full)
+                    except KeyError:
+                        pass
+                    counters.hits += 1
+                    return full, item.value
+            return full, MISSING
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                if fast and not kwargs:
-                    # the hot path, inlined: plain arguments are their own key
-                    for a in args:
-                        if type(a) not in _FAST_TYPES:
-                            break
-                    else:
-                        full: Hashable = (prefix, args)
-                        item = data.get(full)  # type: ignore[union-attr]  # fast implies memory
-                        if item is not None and _settings.clock() < item.expires_at:
-                            # evicted by another thread just now: still a hit. (try/except, not
-                            # contextlib.suppress: a context manager costs ~1 us per hit.)
-                            try:  # noqa: SIM105
-                                data.move_to_end(full)  # type: ignore[union-attr]
-                            except KeyError:
-                                pass
-                            counters.hits += 1
-                            return item.value
-                full = full_key(args, kwargs)
-                if data is not None:
-                    item = data.get(full)
-                    if item is not None and _settings.clock() < item.expires_at:
-                        try:  # noqa: SIM105  # see above
-                            data.move_to_end(full)
-                        except KeyError:
-                            pass
-                        counters.hits += 1
-                        return item.value
+                full, value = lookup(args, kwargs)
+                if value is not MISSING:
+                    return value
                 return await store._get_or_load(
                     full, lambda: fn(*args, **kwargs), ttl, ns, tags_of(args, kwargs)
                 )
@@ -942,30 +948,9 @@ def cached(
 
             @functools.wraps(fn)
             def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                if fast and not kwargs:
-                    for a in args:
-                        if type(a) not in _FAST_TYPES:
-                            break
-                    else:
-                        full: Hashable = (prefix, args)
-                        item = data.get(full)  # type: ignore[union-attr]  # fast implies memory
-                        if item is not None and _settings.clock() < item.expires_at:
-                            try:  # noqa: SIM105  # see the async wrapper
-                                data.move_to_end(full)  # type: ignore[union-attr]
-                            except KeyError:
-                                pass
-                            counters.hits += 1
-                            return item.value
-                full = full_key(args, kwargs)
-                if data is not None:
-                    item = data.get(full)
-                    if item is not None and _settings.clock() < item.expires_at:
-                        try:  # noqa: SIM105  # see above
-                            data.move_to_end(full)
-                        except KeyError:
-                            pass
-                        counters.hits += 1
-                        return item.value
+                full, value = lookup(args, kwargs)
+                if value is not MISSING:
+                    return value
                 return store._get_or_load_sync(
                     full, lambda: fn(*args, **kwargs), ttl, ns, tags_of(args, kwargs)
                 )
