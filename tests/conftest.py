@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
+import sys
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -28,6 +32,20 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def load_example(relative: str, name: str) -> ModuleType:
+    """Import a file under examples/ (not a package) as a module called ``name``."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def need_service(name: str, host: str, port: int) -> None:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-pytestmark = pytest.mark.realtime
+from .conftest import load_example
 
-DEMO = Path(__file__).parents[1] / "examples" / "flow_demo" / "run.py"
+pytestmark = pytest.mark.realtime
 
 
 def load_demo() -> ModuleType:
     pytest.importorskip("httpx")
     pytest.importorskip("uvicorn")
-    spec = importlib.util.spec_from_file_location("flow_demo_run", DEMO)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example("flow_demo/run.py", "flow_demo_run")
 
 
 def test_slipstream_gets_every_item_right_and_naive_does_not() -> None:

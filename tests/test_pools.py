@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -14,18 +11,13 @@ import pytest
 
 import slipstream as ss
 
+from .conftest import load_example
+
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
-RECIPES = Path(__file__).parents[1] / "examples" / "pools" / "recipes.py"
 
 
 def recipes() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pool_recipes", RECIPES)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example("pools/recipes.py", "pool_recipes")
 
 
 class TestPoolSettings:
