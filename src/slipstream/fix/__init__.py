@@ -10,7 +10,7 @@ from ._breaker import BreakerStatistics as BreakerStatistics
 from ._breaker import CircuitBreaker as CircuitBreaker
 from ._cache import Cache as Cache
 from ._cache import CacheStatistics as CacheStatistics
-from ._cache import cached as cached
+from ._cached import cached as cached
 from ._flow import Stream as Stream
 from ._flow import map as map  # the public name is fixed: ss.map
 from ._flow import stream as stream
