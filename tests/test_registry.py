@@ -285,6 +285,10 @@ class TestHealthAndAge:
             d = await registry.get("db", factory, "s", max_idle_s=10)
             await asyncio.sleep(11)
             e = await registry.get("db", factory, "s", max_idle_s=10)
+            assert (3, 2) == (
+                registry.statistics()["db"].creations,
+                registry.statistics()["db"].closes,
+            )
             return [a, b, c, d, e]
 
         a, b, c, d, e = vrun(main())

@@ -75,6 +75,7 @@ class _Entry:
     seq: int
     settings_repr: str = ""
     close: Callable[[Any], Any] | None = None
+    fp: str = ""
 
 
 _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
@@ -341,7 +342,7 @@ class Registry:
         now = _now()
         with self._lock:
             self._seq += 1
-            entry = _Entry(name, obj, True, now, now, loop, self._seq, _short(settings), close)
+            entry = _Entry(name, obj, True, now, now, loop, self._seq, _short(settings), close, fp)
             if self._closed:  # closed while we were creating: do not leak it
                 raise RegistryClosed(self.name, name)
             self._entries[key] = entry
@@ -381,10 +382,7 @@ class Registry:
                 await result
         else:
             await close_object(entry.obj)
-        for (name, _), counters in self._counters.items():
-            if name == entry.name:
-                counters.closes += 1
-                break
+        self._counter(entry.name, entry.fp).closes += 1
 
     def _close_sync(self, entry: _Entry) -> None:
         if entry.owned:
