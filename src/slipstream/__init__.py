@@ -18,6 +18,8 @@ from .fix import BreakerStatistics as BreakerStatistics
 from .fix import Cache as Cache
 from .fix import CacheStatistics as CacheStatistics
 from .fix import CircuitBreaker as CircuitBreaker
+from .fix import DataLoader as DataLoader
+from .fix import DataLoaderStatistics as DataLoaderStatistics
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
 from .fix import PoolSettings as PoolSettings
@@ -36,6 +38,7 @@ from .fix import cached as cached
 from .fix import default_registry as default_registry
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
+from .fix import prefetch as prefetch
 from .fix import raise_failures as raise_failures
 from .fix import retry as retry
 from .fix import retry_after_s as retry_after_s
@@ -50,6 +53,8 @@ __all__ = [
     "CacheStatistics",
     "CircuitBreaker",
     "CircuitOpen",
+    "DataLoader",
+    "DataLoaderStatistics",
     "FailedItems",
     "InputError",
     "Limiter",
@@ -72,6 +77,7 @@ __all__ = [
     "default_registry",
     "is_transient",
     "map",
+    "prefetch",
     "raise_failures",
     "retry",
     "retry_after_s",

@@ -14,6 +14,9 @@ from ._cached import cached as cached
 from ._flow import Stream as Stream
 from ._flow import map as map  # the public name is fixed: ss.map
 from ._flow import stream as stream
+from ._loader import DataLoader as DataLoader
+from ._loader import DataLoaderStatistics as DataLoaderStatistics
+from ._loader import prefetch as prefetch
 from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
@@ -39,6 +42,8 @@ __all__ = [
     "Cache",
     "CacheStatistics",
     "CircuitBreaker",
+    "DataLoader",
+    "DataLoaderStatistics",
     "Limiter",
     "Outcome",
     "PoolSettings",
@@ -57,6 +62,7 @@ __all__ = [
     "default_registry",
     "is_transient",
     "map",
+    "prefetch",
     "raise_failures",
     "retry",
     "retry_after_s",

@@ -1,0 +1,345 @@
+"""``ss.DataLoader``: coalesce per-key loads into one batched call, and ``ss.prefetch`` for sync.
+
+Seed 001 looked up a person and then an organisation per entry (2N queries); seed 000's
+"pre-fetch" still made one ``session.get`` per asset; seed 003 checked roles per user. A
+DataLoader turns every ``await loader.load(key)`` made while the event loop is busy into one
+``batch_fn(keys)`` call: one ``WHERE id IN (...)`` query per level.
+
+Differences from aiodataloader, on purpose:
+
+- dispatch waits until the event loop's ready queue drains (every other task is waiting on I/O
+  or a timer), not one fixed loop iteration, so a load behind a few unrelated awaits still joins
+  the batch; ``max_delay_s`` adds a time window on top;
+- the event loop is looked up at the first load, not bound at construction;
+- a caller that is cancelled leaves the shared result alone (it awaits through a shield), so a
+  cancelled future is never cached for later loads; errors are not cached either.
+
+Example::
+
+    async def people_by_id(ids):                       # one query for the whole batch
+        rows = await conn.fetch("SELECT * FROM person WHERE id = ANY($1)", ids)
+        return {r["id"]: r for r in rows}
+
+    people = ss.DataLoader(people_by_id, max_batch_size=500)
+    person = await people.load(entry.contributor_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = ["DataLoader", "DataLoaderStatistics", "prefetch"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+BatchFn = Callable[[list[K]], "Awaitable[Mapping[K, V] | Sequence[V | BaseException]]"]
+_MAX_SETTLE_ROUNDS = 64
+_QUIET_ROUNDS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DataLoaderStatistics:
+    """Counters of a ``DataLoader``. ``batch_sizes`` maps a size bucket (1, 2, 4, 8, ...: the
+    smallest power of two >= the size) to how many batches fell in it."""
+
+    loads: int
+    batches: int
+    keys: int
+    cache_hits: int
+    deduplicated: int
+    batch_sizes: dict[int, int]
+
+    @property
+    def keys_per_batch(self) -> float:
+        return self.keys / self.batches if self.batches else 0.0
+
+
+def _bucket(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class DataLoader(Generic[K, V]):
+    """Batch and de-duplicate per-key loads; make one per request or run (its cache is
+    per instance).
+
+    Args:
+        batch_fn: ``async batch_fn(keys) -> mapping or list``. A mapping gives each key its value;
+            a list must align with ``keys``. An exception *value* fails only its key.
+        max_batch_size: keys per ``batch_fn`` call (larger batches are split).
+        max_delay_s: also wait this long for more keys after the first (default 0: dispatch
+            as soon as loads stop arriving).
+        cache: remember values per key for this loader's lifetime (errors are never kept).
+        missing: a key absent from a mapping gives ``None`` (``"none"``) or raises ``KeyError``
+            (``"raise"``).
+        name: shown in errors and ``repr``.
+    """
+
+    def __init__(
+        self,
+        batch_fn: BatchFn[K, V],
+        *,
+        max_batch_size: int = 1000,
+        max_delay_s: float = 0.0,
+        cache: bool = True,
+        missing: Literal["none", "raise"] = "none",
+        name: str | None = None,
+    ) -> None:
+        if not callable(batch_fn):
+            raise TypeError(f"'batch_fn' must be callable, got {type(batch_fn).__name__}")
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
+            raise TypeError(f"'max_batch_size' must be an int, got {type(max_batch_size).__name__}")
+        if max_batch_size < 1:
+            raise ValueError(f"'max_batch_size' must be >= 1, got {max_batch_size}")
+        if not max_delay_s >= 0:
+            raise ValueError(f"'max_delay_s' must be >= 0, got {max_delay_s!r}")
+        if missing not in ("none", "raise"):
+            raise ValueError(f"'missing' must be 'none' or 'raise', got {missing!r}")
+        self._batch_fn = batch_fn
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = float(max_delay_s)
+        self._caching = cache
+        self._missing = missing
+        self.name = name or getattr(batch_fn, "__qualname__", "loader")
+        self._cache: dict[K, asyncio.Future[V]] = {}
+        self._queue: dict[K, asyncio.Future[V]] = {}
+        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._rounds = 0
+        self._quiet = 0
+        self._seen = 0
+        self._key_type: type | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loads = self._batches = self._keys = self._hits = self._dedup = 0
+        self._sizes: dict[int, int] = {}
+
+    # -- loading ----------------------------------------------------------------------------
+
+    async def load(self, key: K) -> V:
+        """The value for ``key``, fetched in a batch with the other keys loaded meanwhile."""
+        return await asyncio.shield(self._future(key))
+
+    async def load_many(self, keys: Iterable[K]) -> list[V]:
+        """Values for ``keys`` in order (one batch for all of them, de-duplicated); raises the
+        first failing key's error."""
+        futures = [self._future(k) for k in keys]
+        if not futures:
+            return []
+        return list(await asyncio.shield(asyncio.gather(*futures)))
+
+    def _future(self, key: K) -> asyncio.Future[V]:
+        self._check_key(key)
+        self._loads += 1
+        if self._caching:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._hits += 1
+                return cached
+        queued = self._queue.get(key)
+        if queued is not None:
+            self._dedup += 1
+            return queued
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[V] = loop.create_future()
+        self._queue[key] = future
+        if self._caching:
+            self._cache[key] = future
+        if len(self._queue) >= self.max_batch_size:
+            self._dispatch()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._rounds = self._quiet = 0
+            self._seen = len(self._queue)
+            if self.max_delay_s > 0:
+                self._timer = loop.call_later(self.max_delay_s, self._settle)
+            else:
+                loop.call_soon(self._settle)
+        return future
+
+    def _check_key(self, key: K) -> None:
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"loader {self.name!r}: key {key!r} is unhashable ({type(key).__name__})"
+            ) from None
+        kind = type(key)
+        if self._key_type is None:
+            self._key_type = kind
+        elif kind is not self._key_type:
+            raise TypeError(
+                f"loader {self.name!r}: key {key!r} is a {kind.__name__}, but this loader's "
+                f"keys are {self._key_type.__name__}s; mixed key types would reach batch_fn "
+                "together\nHINT: convert keys to one type before loading"
+            )
+
+    def _settle(self) -> None:
+        """Dispatch once the loop's ready queue has drained: every other task is then waiting
+        on I/O or a timer, so no load can arrive before the batch goes. On a loop that hides its
+        ready queue (uvloop), dispatch after 4 rounds in a row bring no new key. Bounded by
+        64 rounds, so a loop that is never idle still gets its batch."""
+        if not self._scheduled:
+            return
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)
+        n = len(self._queue)
+        if n != self._seen:
+            self._seen, self._quiet = n, 0
+        else:
+            self._quiet += 1
+        idle = not ready if ready is not None else self._quiet >= _QUIET_ROUNDS
+        if idle or self._rounds >= _MAX_SETTLE_ROUNDS:
+            self._dispatch()
+            return
+        self._rounds += 1
+        loop.call_soon(self._settle)
+
+    def _dispatch(self) -> None:
+        self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()  # a batch that filled up early must not be followed by a stray
+            self._timer = None
+        queue, self._queue = self._queue, {}
+        if not queue:
+            return
+        keys = list(queue)
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(keys), self.max_batch_size):
+            chunk = keys[start : start + self.max_batch_size]
+            task = loop.create_task(self._run(chunk, [queue[k] for k in chunk]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, keys: list[K], futures: list[asyncio.Future[V]]) -> None:
+        self._batches += 1
+        self._keys += len(keys)
+        bucket = _bucket(len(keys))
+        self._sizes[bucket] = self._sizes.get(bucket, 0) + 1
+        try:
+            result: Any = self._batch_fn(keys)
+            if inspect.isawaitable(result):
+                result = await result
+            values = self._align(keys, result)
+        except asyncio.CancelledError:
+            for key, future in zip(keys, futures, strict=True):
+                self._fail(key, future, asyncio.CancelledError())
+            raise
+        except Exception as exc:
+            for key, future in zip(keys, futures, strict=True):
+                self._fail(key, future, exc)
+            return
+        for key, future, value in zip(keys, futures, values, strict=True):
+            if isinstance(value, BaseException):
+                self._fail(key, future, value)
+            elif not future.done():
+                future.set_result(value)
+
+    def _align(self, keys: list[K], result: Any) -> list[Any]:
+        if isinstance(result, Mapping):
+            if self._missing == "raise":
+                return [
+                    result[k] if k in result else KeyError(f"{self.name}: no value for {k!r}")
+                    for k in keys
+                ]
+            return [result.get(k) for k in keys]
+        if isinstance(result, str | bytes) or not isinstance(result, Sequence):
+            raise TypeError(
+                f"loader {self.name!r}: batch_fn must return a mapping or a list aligned with "
+                f"its keys, got {type(result).__name__}"
+            )
+        if len(result) != len(keys):
+            raise ValueError(
+                f"loader {self.name!r}: batch_fn returned {len(result)} values for "
+                f"{len(keys)} keys; a list must align with the keys (or return a mapping)"
+            )
+        return list(result)
+
+    def _fail(self, key: K, future: asyncio.Future[V], exc: BaseException) -> None:
+        if self._cache.get(key) is future:
+            del self._cache[key]  # errors are not cached: the next load tries again
+        if not future.done():
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: nobody may be waiting any more
+
+    # -- cache control ----------------------------------------------------------------------
+
+    def prime(self, key: K, value: V) -> None:
+        """Put a known value in the cache (no effect if the key is already there)."""
+        self._check_key(key)
+        if self._caching and key not in self._cache:
+            future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+            future.set_result(value)
+            self._cache[key] = future
+
+    def clear(self, key: K | None = None) -> None:
+        """Forget one key, or every key."""
+        if key is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key, None)
+
+    def statistics(self) -> DataLoaderStatistics:
+        return DataLoaderStatistics(
+            loads=self._loads,
+            batches=self._batches,
+            keys=self._keys,
+            cache_hits=self._hits,
+            deduplicated=self._dedup,
+            batch_sizes=dict(sorted(self._sizes.items())),
+        )
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (
+            f"<DataLoader {self.name!r} batches={s.batches} keys={s.keys} "
+            f"cache_hits={s.cache_hits} queued={len(self._queue)}>"
+        )
+
+
+def prefetch(
+    keys: Iterable[K],
+    fetch_many: Callable[[list[K]], Mapping[K, V] | Iterable[V]],
+    *,
+    chunk_size: int = 500,
+    key: Callable[[V], K] | None = None,
+) -> dict[K, V]:
+    """Fetch many rows by key in chunks, for sync code: one ``WHERE id IN (...)`` per chunk.
+
+    Seed 000 "pre-fetched" assets with one ``session.get`` per id; this makes
+    ``ceil(len(unique keys) / chunk_size)`` calls of ``fetch_many(chunk)`` instead.
+
+    Args:
+        keys: the ids (duplicates are fetched once).
+        fetch_many: returns a mapping ``id -> row``, or rows (then ``key`` gives a row's id).
+        chunk_size: ids per call (stay under the driver's parameter limit).
+        key: how to read the id of a returned row.
+
+    Returns:
+        ``{id: row}`` for the ids that were found.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"'chunk_size' must be an int >= 1, got {chunk_size!r}")
+    if not callable(fetch_many):
+        raise TypeError(f"'fetch_many' must be callable, got {type(fetch_many).__name__}")
+    unique = list(dict.fromkeys(keys))
+    found: dict[K, V] = {}
+    for start in range(0, len(unique), chunk_size):
+        rows = fetch_many(unique[start : start + chunk_size])
+        if isinstance(rows, Mapping):
+            found.update(rows)
+            continue
+        if key is None:
+            raise TypeError(
+                "fetch_many returned rows, not a mapping; pass key= to read each row's id"
+                "\nHINT: ss.prefetch(ids, fetch, key=lambda row: row.id)"
+            )
+        for row in rows:
+            found[key(row)] = row
+    return found
