@@ -10,9 +10,11 @@ is re-exported here::
 
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
+from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
+from .fix import BatchWriter as BatchWriter
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
 from .fix import Cache as Cache
@@ -34,19 +36,25 @@ from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
 from .fix import Stream as Stream
 from .fix import Summary as Summary
+from .fix import SyncBatchWriter as SyncBatchWriter
+from .fix import WriterStatistics as WriterStatistics
+from .fix import asyncpg_flush as asyncpg_flush
 from .fix import cached as cached
 from .fix import default_registry as default_registry
+from .fix import is_connection_error as is_connection_error
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
 from .fix import prefetch as prefetch
 from .fix import raise_failures as raise_failures
 from .fix import retry as retry
 from .fix import retry_after_s as retry_after_s
+from .fix import sqlalchemy_flush as sqlalchemy_flush
 from .fix import stream as stream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchWriter",
     "BreakerState",
     "BreakerStatistics",
     "Cache",
@@ -56,6 +64,7 @@ __all__ = [
     "DataLoader",
     "DataLoaderStatistics",
     "FailedItems",
+    "FlushFailed",
     "InputError",
     "Limiter",
     "Outcome",
@@ -73,13 +82,18 @@ __all__ = [
     "SlipstreamError",
     "Stream",
     "Summary",
+    "SyncBatchWriter",
+    "WriterStatistics",
+    "asyncpg_flush",
     "cached",
     "default_registry",
+    "is_connection_error",
     "is_transient",
     "map",
     "prefetch",
     "raise_failures",
     "retry",
     "retry_after_s",
+    "sqlalchemy_flush",
     "stream",
 ]

@@ -6,7 +6,8 @@ The tree is shallow on purpose::
      ├── CircuitOpen          a breaker refused the call (fast, no call was made)
      ├── InputError           the input iterable raised midway; carries the outcomes so far
      ├── FailedItems          an ExceptionGroup of every failed item, on request
-     └── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
+     ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
+     └── FlushFailed          a batch writer could not write some rows; carries them
 
 Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
 errors raised by user functions are carried as they are (never wrapped) inside outcomes.
@@ -20,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .fix._outcome import Outcome
 
-__all__ = ["CircuitOpen", "FailedItems", "InputError", "RegistryClosed", "SlipstreamError"]
+__all__ = [
+    "CircuitOpen",
+    "FailedItems",
+    "FlushFailed",
+    "InputError",
+    "RegistryClosed",
+    "SlipstreamError",
+]
 
 
 class SlipstreamError(Exception):
@@ -97,3 +105,18 @@ class RegistryClosed(SlipstreamError, RuntimeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.registry, self.name))
+
+
+class FlushFailed(SlipstreamError):
+    """A batch writer could not write some rows (the database stayed unreachable).
+
+    ``rows`` holds them, in order, to retry or store elsewhere; ``__cause__`` is the last error.
+    """
+
+    def __init__(self, rows: Sequence[Any], cause: BaseException | None) -> None:
+        self.rows = list(rows)
+        reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        super().__init__(f"{len(self.rows)} row(s) were not written{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.rows, None))

@@ -2,8 +2,16 @@
 
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
+from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
 
-__all__ = ["CircuitOpen", "FailedItems", "InputError", "RegistryClosed", "SlipstreamError"]
+__all__ = [
+    "CircuitOpen",
+    "FailedItems",
+    "FlushFailed",
+    "InputError",
+    "RegistryClosed",
+    "SlipstreamError",
+]

@@ -35,8 +35,15 @@ from ._retry import RetryBudget as RetryBudget
 from ._retry import is_transient as is_transient
 from ._retry import retry as retry
 from ._retry import retry_after_s as retry_after_s
+from ._sinks import asyncpg_flush as asyncpg_flush
+from ._sinks import sqlalchemy_flush as sqlalchemy_flush
+from ._writer import BatchWriter as BatchWriter
+from ._writer import SyncBatchWriter as SyncBatchWriter
+from ._writer import WriterStatistics as WriterStatistics
+from ._writer import is_connection_error as is_connection_error
 
 __all__ = [
+    "BatchWriter",
     "BreakerState",
     "BreakerStatistics",
     "Cache",
@@ -58,13 +65,18 @@ __all__ = [
     "RetryBudget",
     "Stream",
     "Summary",
+    "SyncBatchWriter",
+    "WriterStatistics",
+    "asyncpg_flush",
     "cached",
     "default_registry",
+    "is_connection_error",
     "is_transient",
     "map",
     "prefetch",
     "raise_failures",
     "retry",
     "retry_after_s",
+    "sqlalchemy_flush",
     "stream",
 ]
