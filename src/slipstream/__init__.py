@@ -40,7 +40,9 @@ from .fix import SyncBatchWriter as SyncBatchWriter
 from .fix import WriterStatistics as WriterStatistics
 from .fix import asyncpg_flush as asyncpg_flush
 from .fix import cached as cached
+from .fix import chunked_delete as chunked_delete
 from .fix import default_registry as default_registry
+from .fix import ensure_alive as ensure_alive
 from .fix import is_connection_error as is_connection_error
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
@@ -48,6 +50,7 @@ from .fix import prefetch as prefetch
 from .fix import raise_failures as raise_failures
 from .fix import retry as retry
 from .fix import retry_after_s as retry_after_s
+from .fix import run_long_statement as run_long_statement
 from .fix import sqlalchemy_flush as sqlalchemy_flush
 from .fix import stream as stream
 
@@ -86,7 +89,9 @@ __all__ = [
     "WriterStatistics",
     "asyncpg_flush",
     "cached",
+    "chunked_delete",
     "default_registry",
+    "ensure_alive",
     "is_connection_error",
     "is_transient",
     "map",
@@ -94,6 +99,7 @@ __all__ = [
     "raise_failures",
     "retry",
     "retry_after_s",
+    "run_long_statement",
     "sqlalchemy_flush",
     "stream",
 ]

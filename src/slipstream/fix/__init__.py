@@ -17,6 +17,9 @@ from ._flow import stream as stream
 from ._loader import DataLoader as DataLoader
 from ._loader import DataLoaderStatistics as DataLoaderStatistics
 from ._loader import prefetch as prefetch
+from ._maintenance import chunked_delete as chunked_delete
+from ._maintenance import ensure_alive as ensure_alive
+from ._maintenance import run_long_statement as run_long_statement
 from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
@@ -69,7 +72,9 @@ __all__ = [
     "WriterStatistics",
     "asyncpg_flush",
     "cached",
+    "chunked_delete",
     "default_registry",
+    "ensure_alive",
     "is_connection_error",
     "is_transient",
     "map",
@@ -77,6 +82,7 @@ __all__ = [
     "raise_failures",
     "retry",
     "retry_after_s",
+    "run_long_statement",
     "sqlalchemy_flush",
     "stream",
 ]

@@ -1,0 +1,161 @@
+"""chunked_delete, run_long_statement, ensure_alive: on SQLite files and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import slipstream as ss
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+async def heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
+    """Tick every 5 ms and record the gaps: a blocked loop shows as a long gap."""
+    last = time.perf_counter()
+    while not stop.is_set():
+        await asyncio.sleep(0.005)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+
+def make_cache_db(path: Path, n: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE cache (k TEXT, ns TEXT, v BLOB)")
+    conn.executemany(
+        "INSERT INTO cache VALUES (?, ?, ?)",
+        ((f"k{i}", "genes" if i % 2 else "other", b"x" * 50) for i in range(n)),
+    )
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.realtime
+class TestChunkedDelete:
+    def test_sqlite_file_keeps_the_loop_free(self, tmp_path: Path, arun: Run) -> None:
+        """Deleting 100,000 rows in chunks runs off the loop: the heartbeat never stalls
+        for long, every matching row goes, the others stay."""
+        path = tmp_path / "cache.sqlite"
+        make_cache_db(path, 200_000)
+        progress: list[int] = []
+
+        async def main() -> tuple[int, list[float]]:
+            stop, gaps = asyncio.Event(), []  # type: ignore[var-annotated]
+            beat = asyncio.create_task(heartbeat(stop, gaps))
+            deleted = await ss.chunked_delete(
+                path, "cache", "ns = ?", ("genes",), chunk_size=5000, on_progress=progress.append
+            )
+            stop.set()
+            await beat
+            return deleted, gaps
+
+        deleted, gaps = arun(main())
+        assert 100_000 == deleted
+        assert 100_000 == progress[-1]
+        assert len(progress) >= 20
+        assert max(gaps) < 0.25  # one 5,000-row chunk at most; never the whole delete
+        left = sqlite3.connect(path).execute("SELECT count(*), max(ns) FROM cache").fetchone()
+        assert (100_000, "other") == left
+
+    def test_postgresql_with_asyncpg(self, postgres_url: str, arun: Run) -> None:
+        """On PostgreSQL through asyncpg, chunks by ctid until nothing matches."""
+        asyncpg = pytest.importorskip("asyncpg")
+        table = f"cache_{uuid.uuid4().hex[:8]}"
+
+        async def main() -> tuple[int, int]:
+            conn = await asyncpg.connect(postgres_url)
+            try:
+                await conn.execute(
+                    f"CREATE TABLE {table} AS SELECT g AS id, (g % 3 = 0) AS stale "
+                    "FROM generate_series(1, 30000) g"
+                )
+                deleted = await ss.chunked_delete(
+                    conn, table, "stale = $1", (True,), chunk_size=2000
+                )
+                left = await conn.fetchval(f"SELECT count(*) FROM {table}")
+                return deleted, left
+            finally:
+                await conn.execute(f"DROP TABLE IF EXISTS {table}")
+                await conn.close()
+
+        assert (10_000, 20_000) == arun(main())
+
+    def test_sqlalchemy_engine(self, tmp_path: Path, arun: Run) -> None:
+        """A SQLAlchemy engine is driven from a worker thread with named parameters."""
+        sa = pytest.importorskip("sqlalchemy")
+        path = tmp_path / "c.sqlite"
+        make_cache_db(path, 3000)
+        engine = sa.create_engine(f"sqlite:///{path}")
+        deleted = arun(
+            ss.chunked_delete(engine, "cache", "ns = :ns", {"ns": "genes"}, chunk_size=400)
+        )
+        engine.dispose()
+        assert 1500 == deleted
+
+    def test_bad_arguments(self, tmp_path: Path, arun: Run) -> None:
+        """A table that is not an identifier, a zero chunk, an unknown target are named."""
+        with pytest.raises(ValueError, match="'table'"):
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache; DROP TABLE x"))
+        with pytest.raises(ValueError, match="'chunk_size'"):
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", chunk_size=0))
+        with pytest.raises(TypeError, match="'target'"):
+            arun(ss.chunked_delete(42, "cache"))
+
+
+class TestLongStatementsAndPing:
+    def test_refresh_materialized_view_in_a_thread(self, postgres_url: str, arun: Run) -> None:
+        """REFRESH MATERIALIZED VIEW runs on its own connection off the loop; a failing
+        statement is rolled back and raised."""
+        sa = pytest.importorskip("sqlalchemy")
+        pytest.importorskip("psycopg2")
+        name = f"mv_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"CREATE TABLE {name}_t AS SELECT 1 AS x"))
+                conn.execute(sa.text(f"CREATE MATERIALIZED VIEW {name} AS SELECT x FROM {name}_t"))
+                conn.execute(sa.text(f"INSERT INTO {name}_t VALUES (2)"))
+            seconds = arun(ss.run_long_statement(engine, f"REFRESH MATERIALIZED VIEW {name}"))
+            with engine.connect() as conn:
+                count = conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+            assert (2, True) == (count, seconds >= 0)
+            with pytest.raises(sa.exc.ProgrammingError):
+                arun(ss.run_long_statement(engine, "REFRESH MATERIALIZED VIEW no_such_view"))
+        finally:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP MATERIALIZED VIEW IF EXISTS {name}"))
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}_t"))
+            engine.dispose()
+
+    def test_sqlite_statement_rolls_back(self, tmp_path: Path, arun: Run) -> None:
+        """A statement that fails halfway leaves the file as it was."""
+        path = tmp_path / "r.sqlite"
+        make_cache_db(path, 10)
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE UNIQUE INDEX cache_k ON cache(k)")
+        with pytest.raises(sqlite3.IntegrityError):
+            arun(ss.run_long_statement(path, "UPDATE cache SET k = ?", ("same",)))
+        same = sqlite3.connect(path).execute("SELECT count(*) FROM cache WHERE k = 'same'")
+        assert 0 == same.fetchone()[0]
+
+    def test_ensure_alive(self, postgres_url: str, arun: Run) -> None:
+        """A live connection answers; a closed one raises ConnectionError with the cause."""
+        asyncpg = pytest.importorskip("asyncpg")
+
+        async def main() -> float:
+            conn = await asyncpg.connect(postgres_url)
+            seconds = await ss.ensure_alive(conn)
+            await conn.close()
+            with pytest.raises(ConnectionError, match="did not answer"):
+                await ss.ensure_alive(conn)
+            return seconds
+
+        assert arun(main()) < 5
