@@ -194,8 +194,8 @@ class TestResults:
 
         async def main() -> list[Any]:
             loader = ss.DataLoader(rec)
-            first = asyncio.create_task(loader.load(7))
-            second = asyncio.create_task(loader.load(7))
+            first = asyncio.ensure_future(loader.load(7))
+            second = asyncio.ensure_future(loader.load(7))
             await asyncio.sleep(0)
             first.cancel()
             return [await second, await loader.load(7), first.cancelled()]
@@ -223,8 +223,12 @@ class TestResults:
         """A loader made outside any loop works in two successive event loops."""
         rec = Recorder()
         loader = ss.DataLoader(rec, cache=False)
-        assert 10 == asyncio.run(loader.load(1))
-        assert 20 == asyncio.run(loader.load(2))
+
+        async def load(key: int) -> int:
+            return await loader.load(key)
+
+        assert 10 == asyncio.run(load(1))
+        assert 20 == asyncio.run(load(2))
 
     def test_bad_keys_and_arguments(self, vrun: Run) -> None:
         """Unhashable and mixed-type keys, and bad options, raise clear errors."""

@@ -11,8 +11,9 @@ Differences from aiodataloader, on purpose:
   or a timer), not one fixed loop iteration, so a load behind a few unrelated awaits still joins
   the batch; ``max_delay_s`` adds a time window on top;
 - the event loop is looked up at the first load, not bound at construction;
-- a caller that is cancelled leaves the shared result alone (it awaits through a shield), so a
-  cancelled future is never cached for later loads; errors are not cached either.
+- each caller awaits a future of its own, so one caller's cancellation touches nobody else's
+  result, and the cache keeps values, never futures: a cancelled load is never cached for later
+  loads (aiodataloader caches the shared future); errors are not cached either.
 
 Example::
 
@@ -105,8 +106,9 @@ class DataLoader(Generic[K, V]):
         self._caching = cache
         self._missing = missing
         self.name = name or getattr(batch_fn, "__qualname__", "loader")
-        self._cache: dict[K, asyncio.Future[V]] = {}
-        self._queue: dict[K, asyncio.Future[V]] = {}
+        self._cache: dict[K, V] = {}  # values only: an error or a cancellation is never kept
+        self._queue: dict[K, list[asyncio.Future[V]]] = {}  # waiting for dispatch
+        self._flying: dict[K, list[asyncio.Future[V]]] = {}  # in a batch now
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._rounds = 0
@@ -119,35 +121,40 @@ class DataLoader(Generic[K, V]):
 
     # -- loading ----------------------------------------------------------------------------
 
-    async def load(self, key: K) -> V:
-        """The value for ``key``, fetched in a batch with the other keys loaded meanwhile."""
-        return await asyncio.shield(self._future(key))
+    def load(self, key: K) -> asyncio.Future[V]:
+        """The value for ``key``, fetched in a batch with the other keys loaded meanwhile.
 
-    async def load_many(self, keys: Iterable[K]) -> list[V]:
+        Returns a future of this caller's own (not a coroutine: ``gather`` over many loads then
+        makes no task per load); cancelling it cancels only this caller's wait.
+        """
+        return self._future(key)
+
+    def load_many(self, keys: Iterable[K]) -> asyncio.Future[list[V]]:
         """Values for ``keys`` in order (one batch for all of them, de-duplicated); raises the
         first failing key's error."""
         futures = [self._future(k) for k in keys]
         if not futures:
-            return []
-        return list(await asyncio.shield(asyncio.gather(*futures)))
+            done: asyncio.Future[list[V]] = asyncio.get_running_loop().create_future()
+            done.set_result([])
+            return done
+        return asyncio.gather(*futures)
 
     def _future(self, key: K) -> asyncio.Future[V]:
-        self._check_key(key)
+        if type(key) is not self._key_type:
+            self._check_key(key)
         self._loads += 1
-        if self._caching:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._hits += 1
-                return cached
-        queued = self._queue.get(key)
-        if queued is not None:
-            self._dedup += 1
-            return queued
         loop = asyncio.get_running_loop()
         future: asyncio.Future[V] = loop.create_future()
-        self._queue[key] = future
-        if self._caching:
-            self._cache[key] = future
+        if self._caching and key in self._cache:
+            self._hits += 1
+            future.set_result(self._cache[key])
+            return future
+        waiters = self._queue.get(key) or self._flying.get(key)
+        if waiters is not None:
+            self._dedup += 1
+            waiters.append(future)
+            return future
+        self._queue[key] = [future]
         if len(self._queue) >= self.max_batch_size:
             self._dispatch()
         elif not self._scheduled:
@@ -206,15 +213,15 @@ class DataLoader(Generic[K, V]):
         queue, self._queue = self._queue, {}
         if not queue:
             return
+        self._flying.update(queue)
         keys = list(queue)
         loop = asyncio.get_running_loop()
         for start in range(0, len(keys), self.max_batch_size):
-            chunk = keys[start : start + self.max_batch_size]
-            task = loop.create_task(self._run(chunk, [queue[k] for k in chunk]))
+            task = loop.create_task(self._run(keys[start : start + self.max_batch_size]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, keys: list[K], futures: list[asyncio.Future[V]]) -> None:
+    async def _run(self, keys: list[K]) -> None:
         self._batches += 1
         self._keys += len(keys)
         bucket = _bucket(len(keys))
@@ -225,17 +232,30 @@ class DataLoader(Generic[K, V]):
                 result = await result
             values = self._align(keys, result)
         except asyncio.CancelledError:
-            for key, future in zip(keys, futures, strict=True):
-                self._fail(key, future, asyncio.CancelledError())
+            for key in keys:
+                self._settle_key(key, asyncio.CancelledError())
             raise
         except Exception as exc:
-            for key, future in zip(keys, futures, strict=True):
-                self._fail(key, future, exc)
+            for key in keys:
+                self._settle_key(key, exc)
             return
-        for key, future, value in zip(keys, futures, values, strict=True):
-            if isinstance(value, BaseException):
-                self._fail(key, future, value)
-            elif not future.done():
+        for key, value in zip(keys, values, strict=True):
+            self._settle_key(key, value)
+
+    def _settle_key(self, key: K, value: Any) -> None:
+        """Hand a key's value (or error) to each of its waiters; cache values only."""
+        waiters = self._flying.pop(key, [])
+        failed = isinstance(value, BaseException)
+        if self._caching and not failed:
+            self._cache[key] = value
+        for future in waiters:
+            if future.done():  # this caller was cancelled: the others are unaffected
+                continue
+            if isinstance(value, asyncio.CancelledError):
+                future.cancel()
+            elif failed:
+                future.set_exception(value)
+            else:
                 future.set_result(value)
 
     def _align(self, keys: list[K], result: Any) -> list[Any]:
@@ -258,25 +278,13 @@ class DataLoader(Generic[K, V]):
             )
         return list(result)
 
-    def _fail(self, key: K, future: asyncio.Future[V], exc: BaseException) -> None:
-        if self._cache.get(key) is future:
-            del self._cache[key]  # errors are not cached: the next load tries again
-        if not future.done():
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # retrieved: nobody may be waiting any more
-
     # -- cache control ----------------------------------------------------------------------
 
     def prime(self, key: K, value: V) -> None:
         """Put a known value in the cache (no effect if the key is already there)."""
         self._check_key(key)
         if self._caching and key not in self._cache:
-            future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-            future.set_result(value)
-            self._cache[key] = future
+            self._cache[key] = value
 
     def clear(self, key: K | None = None) -> None:
         """Forget one key, or every key."""

@@ -23,6 +23,8 @@ def _ident(name: str, what: str) -> str:
 
 
 def _record(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
+    if type(row) is tuple and len(row) == len(columns):
+        return row  # already a record: the hot path of COPY
     if isinstance(row, Mapping):
         return tuple(row[c] for c in columns)  # a missing column is this row's KeyError
     record = tuple(row)

@@ -214,8 +214,20 @@ class BatchWriter(Generic[R]):
             self._wake.set()
 
     async def add_many(self, rows: Iterable[R]) -> None:
+        """Buffer many rows; the same bounds as ``add``, without a coroutine per row."""
+        core = self._core
         for row in rows:
-            await self.add(row)
+            buffer = core.buffer  # take() swaps the list: read it each time
+            if (
+                buffer
+                and len(buffer) < core.max_items - 1
+                and len(buffer) + self._in_flight < self.max_pending - 1
+                and self._task is not None
+                and not self._task.done()
+            ):
+                buffer.append(row)  # the common case: nothing to wake, nothing to wait for
+            else:
+                await self.add(row)
 
     async def _flusher(self) -> None:
         assert self._wake is not None
