@@ -159,3 +159,23 @@ class TestLongStatementsAndPing:
             return seconds
 
         assert arun(main()) < 5
+
+
+def test_server_down_is_a_clear_error_not_a_hang(arun: Run) -> None:
+    """ensure_alive on an engine whose server is not there fails fast, naming the cause."""
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg2")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = sa.create_engine(
+        f"postgresql+psycopg2://postgres@127.0.0.1:{port}/test", connect_args={"connect_timeout": 2}
+    )
+    t0 = time.perf_counter()
+    with pytest.raises(ConnectionError, match="did not answer") as info:
+        arun(ss.ensure_alive(engine))
+    assert time.perf_counter() - t0 < 5
+    assert isinstance(info.value.__cause__, sa.exc.OperationalError)
+    engine.dispose()
