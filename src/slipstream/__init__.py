@@ -14,6 +14,7 @@ from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
+from ._exceptions import TaskSetFull as TaskSetFull
 from .fix import BatchWriter as BatchWriter
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
@@ -37,6 +38,8 @@ from .fix import RetryBudget as RetryBudget
 from .fix import Stream as Stream
 from .fix import Summary as Summary
 from .fix import SyncBatchWriter as SyncBatchWriter
+from .fix import TaskSet as TaskSet
+from .fix import TaskSetStatistics as TaskSetStatistics
 from .fix import WriterStatistics as WriterStatistics
 from .fix import asyncpg_flush as asyncpg_flush
 from .fix import cached as cached
@@ -46,6 +49,8 @@ from .fix import ensure_alive as ensure_alive
 from .fix import is_connection_error as is_connection_error
 from .fix import is_transient as is_transient
 from .fix import map as map  # the public name is fixed: ss.map
+from .fix import nonblocking as nonblocking
+from .fix import offload as offload
 from .fix import prefetch as prefetch
 from .fix import raise_failures as raise_failures
 from .fix import retry as retry
@@ -53,11 +58,17 @@ from .fix import retry_after_s as retry_after_s
 from .fix import run_long_statement as run_long_statement
 from .fix import sqlalchemy_flush as sqlalchemy_flush
 from .fix import stream as stream
+from .prove import BlockReport as BlockReport
+from .prove import Histogram as Histogram
+from .prove import HistogramSummary as HistogramSummary
+from .prove import LoopWatch as LoopWatch
+from .prove import LoopWatchStatistics as LoopWatchStatistics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BatchWriter",
+    "BlockReport",
     "BreakerState",
     "BreakerStatistics",
     "Cache",
@@ -68,8 +79,12 @@ __all__ = [
     "DataLoaderStatistics",
     "FailedItems",
     "FlushFailed",
+    "Histogram",
+    "HistogramSummary",
     "InputError",
     "Limiter",
+    "LoopWatch",
+    "LoopWatchStatistics",
     "Outcome",
     "PoolSettings",
     "ProviderStatistics",
@@ -86,6 +101,9 @@ __all__ = [
     "Stream",
     "Summary",
     "SyncBatchWriter",
+    "TaskSet",
+    "TaskSetFull",
+    "TaskSetStatistics",
     "WriterStatistics",
     "asyncpg_flush",
     "cached",
@@ -95,6 +113,8 @@ __all__ = [
     "is_connection_error",
     "is_transient",
     "map",
+    "nonblocking",
+    "offload",
     "prefetch",
     "raise_failures",
     "retry",

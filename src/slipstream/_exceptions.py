@@ -7,7 +7,8 @@ The tree is shallow on purpose::
      ├── InputError           the input iterable raised midway; carries the outcomes so far
      ├── FailedItems          an ExceptionGroup of every failed item, on request
      ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
-     └── FlushFailed          a batch writer could not write some rows; carries them
+     ├── FlushFailed          a batch writer could not write some rows; carries them
+     └── TaskSetFull          a TaskSet with policy="reject" was full
 
 Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
 errors raised by user functions are carried as they are (never wrapped) inside outcomes.
@@ -28,6 +29,7 @@ __all__ = [
     "InputError",
     "RegistryClosed",
     "SlipstreamError",
+    "TaskSetFull",
 ]
 
 
@@ -120,3 +122,7 @@ class FlushFailed(SlipstreamError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.rows, None))
+
+
+class TaskSetFull(SlipstreamError):
+    """``TaskSet.spawn`` with ``policy="reject"`` while ``limit`` tasks run."""

@@ -6,6 +6,7 @@ from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import SlipstreamError as SlipstreamError
+from ._exceptions import TaskSetFull as TaskSetFull
 
 __all__ = [
     "CircuitOpen",
@@ -14,4 +15,5 @@ __all__ = [
     "InputError",
     "RegistryClosed",
     "SlipstreamError",
+    "TaskSetFull",
 ]

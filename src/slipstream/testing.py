@@ -7,20 +7,29 @@
   backoff off and cap retry attempts, process-wide, for tests of code that uses slipstream (as
   stamina's ``set_testing``).
 - ``FakeClock`` is a manual monotonic clock for sync primitives (``CircuitBreaker(clock=...)``).
+- ``async with loop_never_blocked(0.05):`` fails a test whose code blocks the event loop longer
+  than 50 ms, naming the blocking line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import selectors
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from . import _settings
 from ._settings import testing_state
 
-__all__ = ["FakeClock", "VirtualClockLoop", "no_waits", "run", "set_testing"]
+__all__ = [
+    "FakeClock",
+    "VirtualClockLoop",
+    "loop_never_blocked",
+    "no_waits",
+    "run",
+    "set_testing",
+]
 
 T = TypeVar("T")
 
@@ -109,3 +118,24 @@ def run(
             return runner.run(main)
         finally:
             _settings.clock = previous
+
+
+@asynccontextmanager
+async def loop_never_blocked(max_s: float = 0.05) -> AsyncIterator[Any]:
+    """Fail (``AssertionError``) if the event loop is blocked longer than ``max_s`` inside the
+    block; the message names the blocking file, line and function. Real time: keep it short."""
+    from .prove import BlockReport, LoopWatch
+
+    if not max_s > 0:
+        raise ValueError(f"'max_s' must be > 0, got {max_s!r}")
+    reports: list[BlockReport] = []
+    watch = LoopWatch(threshold_s=max_s, interval_s=max_s / 4, on_block=reports.append)
+    async with watch:
+        yield watch
+    lag = watch.statistics().lag_max_s
+    if reports or lag > max_s:
+        where = f": {reports[0]}" if reports else ""
+        raise AssertionError(
+            f"the event loop was blocked for {lag * 1000:.0f} ms (limit {max_s * 1000:.0f} ms)"
+            f"{where}"
+        )

@@ -20,6 +20,8 @@ from ._loader import prefetch as prefetch
 from ._maintenance import chunked_delete as chunked_delete
 from ._maintenance import ensure_alive as ensure_alive
 from ._maintenance import run_long_statement as run_long_statement
+from ._offload import nonblocking as nonblocking
+from ._offload import offload as offload
 from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
@@ -40,6 +42,8 @@ from ._retry import retry as retry
 from ._retry import retry_after_s as retry_after_s
 from ._sinks import asyncpg_flush as asyncpg_flush
 from ._sinks import sqlalchemy_flush as sqlalchemy_flush
+from ._taskset import TaskSet as TaskSet
+from ._taskset import TaskSetStatistics as TaskSetStatistics
 from ._writer import BatchWriter as BatchWriter
 from ._writer import SyncBatchWriter as SyncBatchWriter
 from ._writer import WriterStatistics as WriterStatistics
@@ -69,6 +73,8 @@ __all__ = [
     "Stream",
     "Summary",
     "SyncBatchWriter",
+    "TaskSet",
+    "TaskSetStatistics",
     "WriterStatistics",
     "asyncpg_flush",
     "cached",
@@ -78,6 +84,8 @@ __all__ = [
     "is_connection_error",
     "is_transient",
     "map",
+    "nonblocking",
+    "offload",
     "prefetch",
     "raise_failures",
     "retry",

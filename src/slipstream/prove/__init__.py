@@ -1,5 +1,17 @@
-"""prove: measure what the fixes buy (progress now; metrics and reports in later releases)."""
+"""prove: measure what the fixes buy: progress, streaming histograms, event-loop lag."""
 
+from ._histogram import Histogram as Histogram
+from ._histogram import HistogramSummary as HistogramSummary
+from ._loopwatch import BlockReport as BlockReport
+from ._loopwatch import LoopWatch as LoopWatch
+from ._loopwatch import LoopWatchStatistics as LoopWatchStatistics
 from ._progress import ProgressBar as ProgressBar
 
-__all__ = ["ProgressBar"]
+__all__ = [
+    "BlockReport",
+    "Histogram",
+    "HistogramSummary",
+    "LoopWatch",
+    "LoopWatchStatistics",
+    "ProgressBar",
+]

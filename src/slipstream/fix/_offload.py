@@ -1,0 +1,103 @@
+"""``ss.offload`` / ``@ss.nonblocking``: run sync code off the event loop.
+
+Threads come from slipstream's bounded pool (``SLIPSTREAM_MAX_THREADS``, default 32; asyncio's
+default is ``min(32, cpus + 4)``, 6 threads on 2 cores), processes from a bounded process pool
+(``SLIPSTREAM_MAX_PROCESSES``, default the CPU count) started with ``forkserver`` where there is
+one, so a forked worker never inherits the loop's threads and locks.
+
+Cancellation: cancelling the awaiting task cancels the await at once; a thread cannot be
+interrupted, so the function runs to its end in the background and its result is dropped (a
+process-pool call not yet started is cancelled). Context variables are copied into threads, not
+into processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import multiprocessing
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from .._settings import env_int
+from ._threads import default_executor
+
+__all__ = ["nonblocking", "offload"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_lock = threading.Lock()
+_processes: ProcessPoolExecutor | None = None
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    global _processes
+    if _processes is None:
+        with _lock:
+            if _processes is None:
+                methods = multiprocessing.get_all_start_methods()
+                context = multiprocessing.get_context(
+                    "forkserver" if "forkserver" in methods else "spawn"
+                )
+                _processes = ProcessPoolExecutor(
+                    max_workers=env_int("SLIPSTREAM_MAX_PROCESSES", os.cpu_count() or 2),
+                    mp_context=context,
+                )
+    return _processes
+
+
+def _check(fn: object) -> None:
+    if not callable(fn):
+        raise TypeError(f"'fn' must be callable, got {type(fn).__name__}")
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"{getattr(fn, '__qualname__', fn)!r} is a coroutine function: it already runs on "
+            "the loop without blocking it\nHINT: await it directly instead of offloading it"
+        )
+
+
+async def offload(
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    kind: Literal["thread", "process"] = "thread",
+    **kwargs: Any,
+) -> T:
+    """Run ``fn(*args, **kwargs)`` in a worker thread (default) or process and await it.
+
+    (``kind`` is keyword-only, so ``offload`` types its result but not ``fn``'s arguments:
+    ``ParamSpec`` allows no keyword after ``*args``; ``@nonblocking`` keeps the full signature.)
+
+    Raises:
+        TypeError: ``fn`` is a coroutine function (nothing to offload) or not callable.
+        ValueError: ``kind`` is neither "thread" nor "process".
+    """
+    _check(fn)
+    loop = asyncio.get_running_loop()
+    call = functools.partial(fn, *args, **kwargs)
+    if kind == "thread":
+        return await _in_thread(call)
+    if kind == "process":
+        return await loop.run_in_executor(_process_pool(), call)
+    raise ValueError(f"'kind' must be 'thread' or 'process', got {kind!r}")
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(default_executor(), contextvars.copy_context().run, call)
+
+
+def nonblocking(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Make a sync function awaitable off the loop: ``await slow_io(...)`` runs in a thread."""
+    _check(fn)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await _in_thread(functools.partial(fn, *args, **kwargs))
+
+    return wrapper
