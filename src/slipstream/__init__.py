@@ -63,6 +63,9 @@ from .prove import Histogram as Histogram
 from .prove import HistogramSummary as HistogramSummary
 from .prove import LoopWatch as LoopWatch
 from .prove import LoopWatchStatistics as LoopWatchStatistics
+from .prove import Monitor as Monitor
+from .prove import TimingMiddleware as TimingMiddleware
+from .prove import monitor as monitor
 
 __version__ = "0.1.0"
 
@@ -85,6 +88,7 @@ __all__ = [
     "Limiter",
     "LoopWatch",
     "LoopWatchStatistics",
+    "Monitor",
     "Outcome",
     "PoolSettings",
     "ProviderStatistics",
@@ -104,6 +108,7 @@ __all__ = [
     "TaskSet",
     "TaskSetFull",
     "TaskSetStatistics",
+    "TimingMiddleware",
     "WriterStatistics",
     "asyncpg_flush",
     "cached",
@@ -113,6 +118,7 @@ __all__ = [
     "is_connection_error",
     "is_transient",
     "map",
+    "monitor",
     "nonblocking",
     "offload",
     "prefetch",

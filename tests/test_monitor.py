@@ -1,0 +1,146 @@
+"""Monitor and TimingMiddleware: bounded per-name stats, slow log, exports, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+import slipstream as ss
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+class TestMonitor:
+    def test_measure_block_decorator_and_errors(self, arun: Run) -> None:
+        """measure() times with-blocks, async-with blocks and decorated calls, and counts
+        the ones that raised."""
+        m = ss.Monitor()
+
+        @m.measure("job")
+        async def job(fail: bool) -> None:
+            await asyncio.sleep(0.01)
+            if fail:
+                raise ValueError("job failed")
+
+        async def main() -> None:
+            async with m.measure("block"):
+                await asyncio.sleep(0.02)
+            await job(False)
+            with pytest.raises(ValueError, match="job failed"):
+                await job(True)
+
+        arun(main())
+        with m.measure("sync"):
+            pass
+        report = m.report()
+        assert (2, 1) == (report["job"]["count"], report["job"]["errors"])
+        assert 0.02 <= report["block"]["p50_s"] < 0.2
+        assert 1 == report["sync"]["count"]
+
+    def test_quantiles_from_a_sketch_not_a_list(self) -> None:
+        """100,000 records keep bounded memory and give p50/p99 within 1%."""
+        m = ss.Monitor()
+        for i in range(1, 100_001):
+            m.record("op", i / 100_000)
+        row = m.report()["op"]
+        assert 0.5 == pytest.approx(row["p50_s"], rel=0.011)
+        assert 0.99 == pytest.approx(row["p99_s"], rel=0.011)
+        assert len(m._stats["op"].histogram) < 1000
+
+    def test_name_cap_with_one_warning(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Beyond max_names, names share the overflow bucket; one warning is logged."""
+        caplog.set_level(logging.WARNING, logger="slipstream.monitor")
+        m = ss.Monitor(max_names=100)
+        for i in range(100_000):
+            m.record(f"request-{i}", 0.001)
+        report = m.report()
+        assert 101 == len(report) - 2  # 100 names + overflow, besides counters and gauges
+        assert 100_000 - 100 == report["__overflow__"]["count"]
+        assert 1 == len([r for r in caplog.records if "distinct names" in r.getMessage()])
+
+    def test_slow_log_counters_gauges_hooks(self, caplog: pytest.LogCaptureFixture) -> None:
+        """set_slow logs slow operations; counters add; gauges set; hooks see everything."""
+        caplog.set_level(logging.WARNING, logger="slipstream.monitor")
+        m = ss.Monitor()
+        seen: list[tuple[str, float, bool]] = []
+        m.add_hook(lambda n, s, e: seen.append((n, s, e)))
+        m.set_slow("query", 0.5)
+        m.record("query", 0.1)
+        m.record("query", 0.9)
+        m.count("rows", 10)
+        m.count("rows", 5)
+        m.gauge("queue", 3)
+        assert 1 == caplog.text.count("slow query")
+        assert {"rows": 15} == m.report()["counters"]
+        assert {"queue": 3} == m.report()["gauges"]
+        assert [("query", 0.1, False), ("query", 0.9, False)] == seen
+        with pytest.raises(ValueError, match="'threshold_s'"):
+            m.set_slow("x", -1)
+        with pytest.raises(ValueError, match="'max_names'"):
+            ss.Monitor(max_names=0)
+
+    def test_rich_table_and_prometheus(self) -> None:
+        """render() gives a rich table; the Prometheus collector exposes the quantiles."""
+        prometheus = pytest.importorskip("prometheus_client")
+        m = ss.Monitor()
+        for v in (0.1, 0.2, 0.3):
+            m.record("classify", v)
+        from rich.console import Console
+
+        console = Console(record=True, width=120)
+        console.print(m.render())
+        assert "classify" in console.export_text()
+        registry = prometheus.CollectorRegistry()
+        registry.register(m.prometheus_collector())
+        text = prometheus.generate_latest(registry).decode()
+        assert 'slipstream_operation_seconds_count{name="classify"} 3.0' in text
+        assert 'slipstream_operation_seconds_quantile{name="classify",quantile="0.5"}' in text
+
+
+class TestMiddleware:
+    def test_over_real_http(self, arun: Run) -> None:
+        """Through uvicorn on 127.0.0.1: X-Process-Time on every response, per-route
+        latency under the route template, Cache-Control on static assets."""
+        httpx = pytest.importorskip("httpx")
+        uvicorn = pytest.importorskip("uvicorn")
+        from starlette.applications import Starlette
+        from starlette.middleware import Middleware
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        m = ss.Monitor()
+
+        async def item(request: Any) -> PlainTextResponse:
+            return PlainTextResponse(request.path_params["id"])
+
+        async def asset(request: Any) -> PlainTextResponse:
+            return PlainTextResponse("body{}")
+
+        app = Starlette(
+            routes=[Route("/items/{id}", item), Route("/static/site.css", asset)],
+            middleware=[Middleware(ss.TimingMiddleware, monitor=m)],
+        )
+
+        async def main() -> list[Any]:
+            config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+            server = uvicorn.Server(config)
+            serving = asyncio.create_task(server.serve())
+            while not server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
+                await asyncio.sleep(0.01)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                responses = [await client.get(f"/items/{i}") for i in range(3)]
+                responses.append(await client.get("/static/site.css"))
+            server.should_exit = True
+            await serving
+            return responses
+
+        responses = arun(main())
+        assert all(float(r.headers["x-process-time"]) >= 0 for r in responses)
+        assert "public, max-age=86400" == responses[-1].headers["cache-control"]
+        assert "cache-control" not in responses[0].headers
+        assert 3 == m.report()["GET /items/{id}"]["count"]
