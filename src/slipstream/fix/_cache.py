@@ -257,44 +257,49 @@ class Cache:
             if not self._outage:
                 logger.info("cache backend recovered")
 
-    async def _external(self, what: str, call: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
-        breaker = self._backend_breaker
+    def _admit(self) -> bool:
+        """False while the backend's breaker is open: skip it (a miss), do not wait on it."""
         try:
-            breaker.admit()  # while the backend is down, skip it instead of waiting on it
+            self._backend_breaker.admit()
         except CircuitOpen:
             self._counters.errors += 1
+            return False
+        return True
+
+    def _after(self, what: str, exc: Exception | None) -> None:
+        if exc is None:
+            self._backend_breaker.record_success()
+            self._backend_ok(what)
+        else:
+            self._backend_breaker.record_failure(exc)
+            self._backend_failed(exc, what)
+
+    async def _external(self, what: str, call: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
+        if not self._admit():
             return fallback
         try:
             result = await call()
         except Exception as exc:
-            breaker.record_failure(exc)
-            self._backend_failed(exc, what)
+            self._after(what, exc)
             return fallback
         except BaseException:
-            breaker.release()
+            self._backend_breaker.release()
             raise
-        breaker.record_success()
-        self._backend_ok(what)
+        self._after(what, None)
         return result
 
     def _external_sync(self, what: str, call: Callable[[], Any], fallback: Any) -> Any:
-        breaker = self._backend_breaker
-        try:
-            breaker.admit()
-        except CircuitOpen:
-            self._counters.errors += 1
+        if not self._admit():
             return fallback
         try:
             result = call()
         except Exception as exc:
-            breaker.record_failure(exc)
-            self._backend_failed(exc, what)
+            self._after(what, exc)
             return fallback
         except BaseException:
-            breaker.release()
+            self._backend_breaker.release()
             raise
-        breaker.record_success()
-        self._backend_ok(what)
+        self._after(what, None)
         return result
 
     # -- raw lookup and store ---------------------------------------------------------------
