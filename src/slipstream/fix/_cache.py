@@ -597,21 +597,28 @@ class Cache:
 
     async def get(self, key: Any, default: Any = None, *, namespace: str | None = None) -> Any:
         """The fresh value under ``key``, or ``default``. A cached ``None`` is returned as None."""
-        found = await self._lookup(self.full_key(key, namespace))
+        return self._fresh_or(await self._lookup(self.full_key(key, namespace)), default)
+
+    def get_sync(self, key: Any, default: Any = None, *, namespace: str | None = None) -> Any:
+        """``get`` for sync code (memory and SQLite caches)."""
+        return self._fresh_or(self._lookup_sync(self.full_key(key, namespace)), default)
+
+    def _fresh_or(self, found: tuple[int, Any] | None, default: Any) -> Any:
+        """A lookup's fresh value (a hit), else ``default`` (a miss)."""
         if found is None or found[0] != FRESH:
             self._counters.misses += 1
             return default
         self._counters.hits += 1
         return found[1]
 
-    def get_sync(self, key: Any, default: Any = None, *, namespace: str | None = None) -> Any:
-        """``get`` for sync code (memory and SQLite caches)."""
-        found = self._lookup_sync(self.full_key(key, namespace))
-        if found is None or found[0] != FRESH:
-            self._counters.misses += 1
-            return default
-        self._counters.hits += 1
-        return found[1]
+    def _entry(
+        self, key: Any, ttl_s: float | None, namespace: str | None, tags: Iterable[str], value: Any
+    ) -> tuple[Hashable, Any, float | None, str, tuple[str, ...]]:
+        """Resolve a public call's arguments: (full key, value, ttl, namespace, tags)."""
+        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
+        _check_ttl("ttl_s", ttl)
+        ns = namespace or self.namespace
+        return self.full_key(key, ns), value, ttl, ns, tuple(tags)
 
     async def set(
         self,
@@ -627,10 +634,7 @@ class Cache:
         Raises:
             TypeError: the value cannot be serialised (SQLite / Redis); nothing is stored.
         """
-        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
-        _check_ttl("ttl_s", ttl)
-        ns = namespace or self.namespace
-        await self._store(self.full_key(key, ns), value, ttl, ns, tuple(tags))
+        await self._store(*self._entry(key, ttl_s, namespace, tags, value))
 
     def set_sync(
         self,
@@ -642,10 +646,7 @@ class Cache:
         namespace: str | None = None,
     ) -> None:
         """``set`` for sync code."""
-        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
-        _check_ttl("ttl_s", ttl)
-        ns = namespace or self.namespace
-        self._store_sync(self.full_key(key, ns), value, ttl, ns, tuple(tags))
+        self._store_sync(*self._entry(key, ttl_s, namespace, tags, value))
 
     async def get_or_load(
         self,
@@ -657,11 +658,8 @@ class Cache:
         namespace: str | None = None,
     ) -> T:
         """The value under ``key``, computed by ``await loader()`` on a miss under single flight."""
-        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
-        _check_ttl("ttl_s", ttl)
-        ns = namespace or self.namespace
-        full = self.full_key(key, ns)
-        return cast(T, await self._get_or_load(full, loader, ttl, ns, tuple(tags)))
+        full, _, ttl, ns, tag_tuple = self._entry(key, ttl_s, namespace, tags, None)
+        return cast(T, await self._get_or_load(full, loader, ttl, ns, tag_tuple))
 
     def get_or_load_sync(
         self,
@@ -673,11 +671,8 @@ class Cache:
         namespace: str | None = None,
     ) -> T:
         """``get_or_load`` for sync code; single flight across threads."""
-        ttl = self.ttl_s if ttl_s is MISSING else ttl_s
-        _check_ttl("ttl_s", ttl)
-        ns = namespace or self.namespace
-        full = self.full_key(key, ns)
-        return cast(T, self._get_or_load_sync(full, loader, ttl, ns, tuple(tags)))
+        full, _, ttl, ns, tag_tuple = self._entry(key, ttl_s, namespace, tags, None)
+        return cast(T, self._get_or_load_sync(full, loader, ttl, ns, tag_tuple))
 
     async def invalidate(
         self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
