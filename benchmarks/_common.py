@@ -5,12 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+PG_URL = os.environ.get("SLIPSTREAM_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_up() -> bool:
+    """True when PostgreSQL answers on 127.0.0.1:5432 (benchmarks then include it)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def parse_args(description: str) -> argparse.Namespace:

@@ -1,7 +1,8 @@
 """The server side of bench_responsiveness: seed 004's API with its pipeline, naive or not.
 
-POST /run?mode=naive|slipstream&db=PATH starts the pipeline in the background: delete the
-"genes" half of a SQLite cache table (200,000 rows), then a 2 s CPU-bound "refresh". GET /health
+POST /run?mode=naive|slipstream&db=PATH-or-URL starts the pipeline in the background: delete
+the "genes" half of a cache table (200,000 rows) in a SQLite file or, when ``db`` is a
+``postgresql://`` URL, in PostgreSQL; then a 2 s CPU-bound "refresh". GET /health
 answers at once if the loop is free. GET /done reports whether the pipeline finished, the line
 LoopWatch named, and the loop's lag p99.
 """
@@ -36,7 +37,17 @@ def refresh_materialized_view(seconds: float) -> int:
 
 
 def delete_cache_namespace(db: str) -> int:
-    """Seed 004's before: one DELETE of the whole namespace."""
+    """Seed 004's before: one DELETE of the whole namespace, with a sync driver, on the loop."""
+    if db.startswith("postgresql"):
+        import psycopg2
+
+        pg = psycopg2.connect(db)
+        try:
+            with pg, pg.cursor() as cur:
+                cur.execute("DELETE FROM cache WHERE ns = 'genes'")
+                return int(cur.rowcount)
+        finally:
+            pg.close()
     conn = sqlite3.connect(db)
     try:
         with conn:
@@ -57,6 +68,15 @@ async def pipeline(mode: str, db: str) -> None:
         if mode == "naive":
             delete_cache_namespace(db)
             refresh_materialized_view(2.0)
+        elif db.startswith("postgresql"):
+            import asyncpg
+
+            pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
+            try:
+                await ss.chunked_delete(pool, "cache", "ns = $1", ("genes",), chunk_size=2000)
+            finally:
+                await pool.close()
+            await ss.offload(refresh_materialized_view, 2.0, kind="process")
         else:
             await ss.chunked_delete(db, "cache", "ns = ?", ("genes",), chunk_size=2000)
             await ss.offload(refresh_materialized_view, 2.0, kind="process")

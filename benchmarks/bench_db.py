@@ -19,7 +19,6 @@ Run: python benchmarks/bench_db.py --quick   (PostgreSQL on 127.0.0.1:5432, data
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import statistics
 import tempfile
@@ -28,20 +27,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _common import parse_args, report
+from _common import PG_URL, parse_args, pg_up, report
 
 import slipstream as ss
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ENTRIES = 1000
-
-
-def pg_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 # -- the lookup ------------------------------------------------------------------------------
