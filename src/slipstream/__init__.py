@@ -8,11 +8,14 @@ is re-exported here::
     results = await ss.map(fetch, urls, concurrency=20, rate=ss.Rate(per_second=50))
 """
 
+from ._exceptions import CheckpointError as CheckpointError
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
 from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
+from ._exceptions import PipelineError as PipelineError
 from ._exceptions import RegistryClosed as RegistryClosed
+from ._exceptions import Skip as Skip
 from ._exceptions import SlipstreamError as SlipstreamError
 from ._exceptions import TaskSetFull as TaskSetFull
 from .fix import BatchWriter as BatchWriter
@@ -20,13 +23,20 @@ from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
 from .fix import Cache as Cache
 from .fix import CacheStatistics as CacheStatistics
+from .fix import Checkpoint as Checkpoint
 from .fix import CircuitBreaker as CircuitBreaker
 from .fix import DataLoader as DataLoader
 from .fix import DataLoaderStatistics as DataLoaderStatistics
+from .fix import DirectorySource as DirectorySource
+from .fix import FileItem as FileItem
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
+from .fix import Pipeline as Pipeline
+from .fix import PipelineProgress as PipelineProgress
+from .fix import Plan as Plan
 from .fix import PoolSettings as PoolSettings
 from .fix import ProviderStatistics as ProviderStatistics
+from .fix import QuerySource as QuerySource
 from .fix import Rate as Rate
 from .fix import RateLimiter as RateLimiter
 from .fix import RateLimiterStatistics as RateLimiterStatistics
@@ -35,6 +45,10 @@ from .fix import Registry as Registry
 from .fix import Results as Results
 from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
+from .fix import RunReport as RunReport
+from .fix import RunStatus as RunStatus
+from .fix import Stage as Stage
+from .fix import StageReport as StageReport
 from .fix import Stream as Stream
 from .fix import Summary as Summary
 from .fix import SyncBatchWriter as SyncBatchWriter
@@ -52,11 +66,13 @@ from .fix import map as map  # the public name is fixed: ss.map
 from .fix import nonblocking as nonblocking
 from .fix import offload as offload
 from .fix import prefetch as prefetch
+from .fix import query_source as query_source
 from .fix import raise_failures as raise_failures
 from .fix import retry as retry
 from .fix import retry_after_s as retry_after_s
 from .fix import run_long_statement as run_long_statement
 from .fix import sqlalchemy_flush as sqlalchemy_flush
+from .fix import sqlite_flush as sqlite_flush
 from .fix import stream as stream
 from .prove import BlockReport as BlockReport
 from .prove import Histogram as Histogram
@@ -76,11 +92,15 @@ __all__ = [
     "BreakerStatistics",
     "Cache",
     "CacheStatistics",
+    "Checkpoint",
+    "CheckpointError",
     "CircuitBreaker",
     "CircuitOpen",
     "DataLoader",
     "DataLoaderStatistics",
+    "DirectorySource",
     "FailedItems",
+    "FileItem",
     "FlushFailed",
     "Histogram",
     "HistogramSummary",
@@ -90,8 +110,13 @@ __all__ = [
     "LoopWatchStatistics",
     "Monitor",
     "Outcome",
+    "Pipeline",
+    "PipelineError",
+    "PipelineProgress",
+    "Plan",
     "PoolSettings",
     "ProviderStatistics",
+    "QuerySource",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
@@ -101,7 +126,12 @@ __all__ = [
     "Results",
     "Retry",
     "RetryBudget",
+    "RunReport",
+    "RunStatus",
+    "Skip",
     "SlipstreamError",
+    "Stage",
+    "StageReport",
     "Stream",
     "Summary",
     "SyncBatchWriter",
@@ -122,10 +152,12 @@ __all__ = [
     "nonblocking",
     "offload",
     "prefetch",
+    "query_source",
     "raise_failures",
     "retry",
     "retry_after_s",
     "run_long_statement",
     "sqlalchemy_flush",
+    "sqlite_flush",
     "stream",
 ]

@@ -8,7 +8,10 @@ The tree is shallow on purpose::
      ├── FailedItems          an ExceptionGroup of every failed item, on request
      ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
      ├── FlushFailed          a batch writer could not write some rows; carries them
-     └── TaskSetFull          a TaskSet with policy="reject" was full
+     ├── TaskSetFull          a TaskSet with policy="reject" was full
+     ├── CheckpointError      a checkpoint store is unusable (damaged, foreign, unreachable)
+     ├── PipelineError        a pipeline cannot start (a bad sink, source or endpoint)
+     └── Skip                 raised by a stage: record the item as skipped, with a reason
 
 Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
 errors raised by user functions are carried as they are (never wrapped) inside outcomes.
@@ -23,11 +26,14 @@ if TYPE_CHECKING:
     from .fix._outcome import Outcome
 
 __all__ = [
+    "CheckpointError",
     "CircuitOpen",
     "FailedItems",
     "FlushFailed",
     "InputError",
+    "PipelineError",
     "RegistryClosed",
+    "Skip",
     "SlipstreamError",
     "TaskSetFull",
 ]
@@ -126,3 +132,22 @@ class FlushFailed(SlipstreamError):
 
 class TaskSetFull(SlipstreamError):
     """``TaskSet.spawn`` with ``policy="reject"`` while ``limit`` tasks run."""
+
+
+class CheckpointError(SlipstreamError):
+    """A checkpoint store cannot be used: the file is not a checkpoint, is damaged, has another
+    format, or the database is unreachable. The store is never reset to get past this."""
+
+
+class PipelineError(SlipstreamError):
+    """A pipeline cannot start: its sink, source or a stage's preflight check failed. Raised
+    before any item is taken, so nothing is half done."""
+
+
+class Skip(SlipstreamError):
+    """Raise from a stage to record the item as skipped (not failed) with ``reason``: a
+    missing asset, an empty document. Skipped items are not retried."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -3,6 +3,8 @@
 Flow control: ``map``/``stream`` over limiter -> breaker -> call -> retry.
 Resources: ``Registry`` creates expensive clients once and closes them.
 Caches: ``Cache`` / ``@cached`` with single flight, in memory, SQLite or Redis.
+Pipelines: ``Pipeline`` chains ``Stage`` streams from a source to a ``BatchWriter`` sink, with a
+``Checkpoint`` so a run can pause, crash and resume without losing or duplicating an item.
 """
 
 from ._breaker import BreakerState as BreakerState
@@ -11,6 +13,8 @@ from ._breaker import CircuitBreaker as CircuitBreaker
 from ._cache import Cache as Cache
 from ._cache import CacheStatistics as CacheStatistics
 from ._cached import cached as cached
+from ._checkpoint import Checkpoint as Checkpoint
+from ._checkpoint import RunStatus as RunStatus
 from ._flow import Stream as Stream
 from ._flow import map as map  # the public name is fixed: ss.map
 from ._flow import stream as stream
@@ -26,6 +30,12 @@ from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
 from ._outcome import raise_failures as raise_failures
+from ._pipeline import Pipeline as Pipeline
+from ._pipeline import PipelineProgress as PipelineProgress
+from ._pipeline import Plan as Plan
+from ._pipeline import RunReport as RunReport
+from ._pipeline import Stage as Stage
+from ._pipeline import StageReport as StageReport
 from ._pools import PoolSettings as PoolSettings
 from ._rate import Limiter as Limiter
 from ._rate import Rate as Rate
@@ -42,6 +52,11 @@ from ._retry import retry as retry
 from ._retry import retry_after_s as retry_after_s
 from ._sinks import asyncpg_flush as asyncpg_flush
 from ._sinks import sqlalchemy_flush as sqlalchemy_flush
+from ._sinks import sqlite_flush as sqlite_flush
+from ._sources import DirectorySource as DirectorySource
+from ._sources import FileItem as FileItem
+from ._sources import QuerySource as QuerySource
+from ._sources import query_source as query_source
 from ._taskset import TaskSet as TaskSet
 from ._taskset import TaskSetStatistics as TaskSetStatistics
 from ._writer import BatchWriter as BatchWriter
@@ -55,13 +70,20 @@ __all__ = [
     "BreakerStatistics",
     "Cache",
     "CacheStatistics",
+    "Checkpoint",
     "CircuitBreaker",
     "DataLoader",
     "DataLoaderStatistics",
+    "DirectorySource",
+    "FileItem",
     "Limiter",
     "Outcome",
+    "Pipeline",
+    "PipelineProgress",
+    "Plan",
     "PoolSettings",
     "ProviderStatistics",
+    "QuerySource",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
@@ -70,6 +92,10 @@ __all__ = [
     "Results",
     "Retry",
     "RetryBudget",
+    "RunReport",
+    "RunStatus",
+    "Stage",
+    "StageReport",
     "Stream",
     "Summary",
     "SyncBatchWriter",
@@ -87,10 +113,12 @@ __all__ = [
     "nonblocking",
     "offload",
     "prefetch",
+    "query_source",
     "raise_failures",
     "retry",
     "retry_after_s",
     "run_long_statement",
     "sqlalchemy_flush",
+    "sqlite_flush",
     "stream",
 ]

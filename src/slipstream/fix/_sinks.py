@@ -7,11 +7,13 @@ harmless: rows already written are updated, not duplicated.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["asyncpg_flush", "sqlalchemy_flush"]
+__all__ = ["asyncpg_flush", "sqlalchemy_flush", "sqlite_flush"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -31,6 +33,27 @@ def _record(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
     if len(record) != len(columns):
         raise ValueError(f"row {row!r} has {len(record)} values for {len(columns)} columns")
     return record
+
+
+def _insert_sql(
+    table: str,
+    columns: Sequence[str],
+    conflict: Sequence[str] | None,
+    update: Sequence[str] | None,
+    placeholder: Callable[[int], str],
+) -> str:
+    """``INSERT`` (or upsert with ``ON CONFLICT``, PostgreSQL and SQLite >= 3.24 alike)."""
+    quoted = [_ident(c, "columns") for c in columns]
+    placeholders = ", ".join(placeholder(i) for i in range(len(columns)))
+    sql = f"INSERT INTO {_ident(table, 'table')} ({', '.join(quoted)}) VALUES ({placeholders})"
+    if conflict is None:
+        return sql
+    keys = ", ".join(_ident(c, "conflict") for c in conflict)
+    updated = [c for c in columns if c not in conflict] if update is None else list(update)
+    if not updated:
+        return sql + f" ON CONFLICT ({keys}) DO NOTHING"
+    sets = ", ".join(f"{_ident(c, 'update')} = excluded.{_ident(c, 'update')}" for c in updated)
+    return sql + f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
 
 
 def asyncpg_flush(
@@ -55,23 +78,10 @@ def asyncpg_flush(
     """
     if not columns:
         raise ValueError("'columns' must name at least one column")
-    quoted = [_ident(c, "columns") for c in columns]
-    target = _ident(table, "table")
     use_copy = conflict is None if copy is None else copy
     if use_copy and conflict is not None:
         raise ValueError("COPY cannot upsert; pass copy=False with 'conflict'")
-    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
-    sql = f"INSERT INTO {target} ({', '.join(quoted)}) VALUES ({placeholders})"
-    if conflict is not None:
-        keys = ", ".join(_ident(c, "conflict") for c in conflict)
-        updated = [c for c in columns if c not in conflict] if update is None else list(update)
-        if updated:
-            sets = ", ".join(
-                f"{_ident(c, 'update')} = EXCLUDED.{_ident(c, 'update')}" for c in updated
-            )
-            sql += f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-        else:
-            sql += f" ON CONFLICT ({keys}) DO NOTHING"
+    sql = _insert_sql(table, columns, conflict, update, lambda i: f"${i + 1}")
     schema, _, name = table.rpartition(".")
 
     async def write(conn: Any, records: list[tuple[Any, ...]]) -> None:
@@ -146,3 +156,43 @@ def sqlalchemy_flush(
             session.execute(statement(dialect), [dict(r) for r in rows])
 
     return flush_sync
+
+
+def sqlite_flush(
+    path: str | os.PathLike[str],
+    table: str,
+    columns: Sequence[str],
+    *,
+    conflict: Sequence[str] | None = None,
+    update: Sequence[str] | None = None,
+) -> Callable[[list[Any]], None]:
+    """A sync flush function writing rows (mappings or sequences) to a SQLite file, one
+    transaction per call (a pipeline or ``BatchWriter`` runs it in a worker thread).
+
+    Each call opens its own connection (WAL, 30 s busy timeout): SQLite connections belong to
+    one thread, and opening a file costs about 50 us, nothing against a batch's commit.
+
+    Args:
+        path: the database file.
+        table, columns: where the rows go.
+        conflict: the unique columns of an upsert (``ON CONFLICT (...) DO UPDATE``).
+        update: the columns an upsert updates (default: all others; none: DO NOTHING).
+    """
+    if not columns:
+        raise ValueError("'columns' must name at least one column")
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"'path' must be a file path, got {type(path).__name__}")
+    sql = _insert_sql(table, columns, conflict, update, lambda i: "?")
+    target = os.fspath(path)
+
+    def flush(rows: list[Any]) -> None:
+        records = [_record(r, columns) for r in rows]
+        conn = sqlite3.connect(target, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            with conn:
+                conn.executemany(sql, records)
+        finally:
+            conn.close()
+
+    return flush

@@ -1,0 +1,785 @@
+"""``ss.Pipeline``: a source, stages and a sink, streaming, resumable, nothing lost.
+
+Seed 000 annotated every asset x every schema in nested sequential loops; seed 002 wanted its
+PDF -> LLM -> database stages to overlap; seed 004 committed every 100 genes and needed to pause
+and resume from a checkpoint. A pipeline composes the primitives that fixed each:
+
+- every stage is an ``ss.stream`` with its own concurrency, rate, retry, breaker, timeout and
+  cache; stages are chained through bounded buffers, so stage 2 works while stage 1 produces
+  and memory stays bounded whatever the source's length;
+- a stage's ``setup`` runs once per run, before any item (clients from the registry, schemas
+  compiled), and its result is passed to every call: invariant work is hoisted out of the loop;
+- the sink is a ``BatchWriter``: rows are committed in batches, bad rows isolated;
+- with a ``Checkpoint`` an item is marked done only after the sink committed it, failures are
+  recorded with their error and raw detail, and a resumed run skips what is done.
+
+Example::
+
+    pipeline = ss.Pipeline(
+        source=assets,
+        stages=[ss.Stage(fetch, concurrency=8), ss.Stage(classify, concurrency=32, rate=rate)],
+        sink=ss.sqlite_flush("results.sqlite", "labels", ["key", "label"], conflict=["key"]),
+        key=lambda asset: asset.id,
+        checkpoint=ss.Checkpoint("run.ckpt"),
+        run_id="2026-11-23",
+    )
+    report = await pipeline.run(progress=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import math
+import signal
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .._exceptions import FlushFailed, InputError, PipelineError, Skip
+from ..prove._histogram import Histogram
+from ..prove._monitor import Monitor
+from ..prove._monitor import monitor as default_monitor
+from ._breaker import CircuitBreaker
+from ._cache import Cache
+from ._checkpoint import Checkpoint
+from ._flow import stream
+from ._offload import offload
+from ._rate import Limiter, Rate
+from ._registry import Registry, default_registry
+from ._retry import Retry
+from ._writer import BatchWriter
+
+__all__ = ["Pipeline", "PipelineProgress", "Plan", "RunReport", "Stage", "StagePlan", "StageReport"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Stage:
+    """One step of a pipeline.
+
+    Args:
+        fn: ``fn(value)`` or, with ``setup``, ``fn(value, context)``; async or sync (sync runs
+            in the thread pool). Its return value is the next stage's input (or the sink's row).
+            Raise ``ss.Skip(reason)`` to record the item as skipped.
+        name: for reports and metrics (default: the function's name).
+        concurrency: calls in flight at once.
+        rate: a ``Rate`` or a shared limiter for the calls of this stage.
+        retry: the retry policy (``ss.Skip`` is never retried).
+        breaker: a circuit breaker around the calls.
+        timeout_s: per-call timeout.
+        cache: a ``Cache``; calls whose ``cache_key(value)`` was seen are not repeated (single
+            flight, so concurrent items with the same key make one call).
+        cache_key: the cache key of an input value (default: the value itself).
+        setup: run once per run before any item (sync or async); its result is ``context``.
+        latency_s: the expected seconds per call, for ``Pipeline.plan`` before any run.
+        buffer: finished items held for the next stage (default ``2 * concurrency``).
+    """
+
+    fn: Callable[..., Any]
+    name: str = ""
+    concurrency: int = 8
+    rate: Rate | Limiter | None = None
+    retry: Retry | None = None
+    breaker: CircuitBreaker | None = None
+    timeout_s: float | None = None
+    cache: Cache | None = None
+    cache_key: Callable[[Any], Any] | None = None
+    setup: Callable[[], Any] | None = None
+    latency_s: float | None = None
+    buffer: int | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"'fn' must be callable, got {type(self.fn).__name__}")
+        if not self.name:
+            self.name = getattr(self.fn, "__name__", "stage")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
+            raise TypeError(f"'concurrency' must be an int, got {type(self.concurrency).__name__}")
+        if self.concurrency < 1:
+            raise ValueError(f"'concurrency' must be >= 1, got {self.concurrency}")
+        if self.latency_s is not None and not self.latency_s > 0:
+            raise ValueError(f"'latency_s' must be > 0, got {self.latency_s!r}")
+        if self.setup is not None and not callable(self.setup):
+            raise TypeError(f"'setup' must be callable, got {type(self.setup).__name__}")
+        if self.cache is not None and not isinstance(self.cache, Cache):
+            raise TypeError(f"'cache' must be an ss.Cache, got {type(self.cache).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class StagePlan:
+    name: str
+    latency_s: float
+    concurrency: int
+    rate_per_s: float | None
+    throughput_per_s: float
+    busy_s: float
+    suggested_concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """``Pipeline.plan``'s estimate: the makespan, the bottleneck, and what to change."""
+
+    n_items: int
+    makespan_s: float
+    bottleneck: str
+    stages: tuple[StagePlan, ...]
+    advice: tuple[str, ...]
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.n_items} items: about {self.makespan_s:.2f} s, bottleneck {self.bottleneck!r}"
+        ]
+        for s in self.stages:
+            rate = f", rate {s.rate_per_s:g}/s" if s.rate_per_s else ""
+            lines.append(
+                f"  {s.name}: {s.latency_s * 1000:.1f} ms x {s.concurrency} in flight{rate} -> "
+                f"{s.throughput_per_s:.1f}/s"
+            )
+        lines.extend(f"  advice: {a}" for a in self.advice)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class StageReport:
+    name: str
+    ok: int
+    failed: int
+    skipped: int
+    calls: int
+    retries: int
+    mean_s: float
+    p50_s: float
+    p95_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineProgress:
+    """Passed to ``on_progress``: where the run stands (JSON-friendly via ``asdict``)."""
+
+    run_id: str
+    ok: int
+    failed: int
+    skipped: int
+    already_done: int
+    total: int | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could
+    not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint)."""
+
+    run_id: str
+    state: str
+    ok: int
+    failed: int
+    skipped: int
+    already_done: int
+    unwritten: int
+    elapsed_s: float
+    ideal_s: float
+    stages: tuple[StageReport, ...]
+    sink_flushes: int
+    checkpoint_writes: int
+    source_round_trips: int
+    client_creations: int
+    retries: int
+    failures: tuple[tuple[str, str, str], ...] = ()  # (key, stage, error), first 100
+
+    @property
+    def db_round_trips(self) -> int:
+        """Transactions against databases: sink flushes, checkpoint writes, source reads."""
+        return self.sink_flushes + self.checkpoint_writes + self.source_round_trips
+
+    @property
+    def ratio_to_ideal(self) -> float:
+        return self.elapsed_s / self.ideal_s if self.ideal_s > 0 else math.inf
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["db_round_trips"] = self.db_round_trips
+        out["ratio_to_ideal"] = self.ratio_to_ideal
+        return out
+
+    def render(self) -> Any:
+        """A rich table of the run (needs the ``rich`` extra)."""
+        from rich.table import Table
+
+        table = Table(title=f"run {self.run_id}: {self.state} in {self.elapsed_s:.2f} s")
+        for col in ("stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"):
+            table.add_column(col, justify="left" if col == "stage" else "right")
+        for s in self.stages:
+            table.add_row(
+                s.name,
+                str(s.ok),
+                str(s.failed),
+                str(s.skipped),
+                str(s.calls),
+                str(s.retries),
+                f"{s.p50_s * 1000:.1f}",
+                f"{s.p95_s * 1000:.1f}",
+            )
+        table.caption = (
+            f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
+            f"{self.already_done}; {self.client_creations} client creations, "
+            f"{self.db_round_trips} database round trips; ideal {self.ideal_s:.2f} s "
+            f"({self.ratio_to_ideal:.2f}x)"
+        )
+        return table
+
+
+@dataclass(slots=True)
+class _Env:
+    """An item on its way through the stages: its key, the source item, the current value."""
+
+    key: str
+    item: Any
+    value: Any
+
+
+@dataclass(slots=True)
+class _StageState:
+    stage: Stage
+    context: Any = None
+    has_context: bool = False
+    hist: Histogram = field(default_factory=Histogram)
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retries: int = 0
+
+
+def _default_key(item: Any) -> str:
+    key = getattr(item, "key", None)
+    if isinstance(key, str):
+        return key
+    if isinstance(item, str | int) and not isinstance(item, bool):
+        return str(item)
+    raise TypeError(
+        f"cannot derive a key from a {type(item).__name__} item: pass key=lambda item: ... "
+        "(a stable string per item; the checkpoint and the sink's upsert use it)"
+    )
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class Pipeline(Generic[T]):
+    """A source, stages and a sink (see the module doc).
+
+    Args:
+        source: an iterable or async iterable of items, or a zero-argument callable returning
+            one (called at each run, so a pipeline can run again); ``ss.query_source`` and
+            ``ss.DirectorySource`` are sources too. Objects with a ``round_trips`` attribute
+            report it.
+        stages: the stages, in order.
+        sink: ``flush(rows)`` writing a batch in one transaction (async, or sync run in a
+            thread), e.g. ``ss.sqlite_flush``, ``ss.asyncpg_flush``; it should upsert by item
+            key so a resumed run cannot duplicate. None: an item is done after the last stage.
+        key: ``key(item) -> str``, stable across runs (default: ``item.key``, or the item if
+            it is a str or int).
+        checkpoint: an ``ss.Checkpoint`` (or a path or URL for one); None keeps no state.
+        run_id: the run's name in the checkpoint; resuming means running the same run_id.
+        batch_size, max_delay_s: the sink's batching (rows per flush, longest wait).
+        registry: where stage setups get clients (its creations are reported).
+        monitor: per-stage call latencies are recorded as ``"{name}.{stage}"``.
+        name: the pipeline's name (metrics, progress bar).
+    """
+
+    def __init__(
+        self,
+        source: Iterable[T] | AsyncIterable[T] | Callable[[], Iterable[T] | AsyncIterable[T]],
+        stages: Sequence[Stage],
+        sink: Callable[[list[Any]], Any] | None = None,
+        *,
+        key: Callable[[T], Any] | None = None,
+        checkpoint: Checkpoint | str | None = None,
+        run_id: str = "default",
+        batch_size: int = 100,
+        max_delay_s: float = 0.5,
+        registry: Registry | None = None,
+        monitor: Monitor | None = None,
+        name: str = "pipeline",
+    ) -> None:
+        if isinstance(stages, Stage) or not all(isinstance(s, Stage) for s in stages):
+            raise TypeError("'stages' must be a sequence of ss.Stage")
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"'stages' must have distinct names, got {names}")
+        if sink is not None and not callable(sink):
+            raise TypeError(f"'sink' must be a flush function or None, got {type(sink).__name__}")
+        if key is not None and not callable(key):
+            raise TypeError(f"'key' must be callable, got {type(key).__name__}")
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"'run_id' must be a non-empty string, got {run_id!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"'batch_size' must be an int >= 1, got {batch_size!r}")
+        if not max_delay_s > 0:
+            raise ValueError(f"'max_delay_s' must be > 0, got {max_delay_s!r}")
+        if isinstance(checkpoint, str):
+            checkpoint = Checkpoint(checkpoint)
+        if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+            raise TypeError(
+                f"'checkpoint' must be an ss.Checkpoint, a path or a URL, got "
+                f"{type(checkpoint).__name__}"
+            )
+        self.source = source
+        self.stages = list(stages)
+        self.sink = sink
+        self.key = key or _default_key
+        self.checkpoint = checkpoint
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.max_delay_s = max_delay_s
+        self.registry = registry or default_registry()
+        self.monitor = monitor or default_monitor
+        self.name = name
+        self._paused = False
+        self._measured: dict[str, float] = {}  # stage -> mean seconds per call, last run
+
+    def __repr__(self) -> str:
+        stages = " -> ".join(s.name for s in self.stages)
+        return f"Pipeline({self.name!r}: source -> {stages} -> sink, run_id={self.run_id!r})"
+
+    # -- control -----------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop taking new items; the items in flight finish and are committed, then ``run``
+        returns with ``state="paused"``. Safe to call from a signal handler."""
+        self._paused = True
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, n_items: int, *, latency_s: dict[str, float] | None = None) -> Plan:
+        """Estimate the makespan of ``n_items`` from each stage's latency, concurrency and rate.
+
+        A stage's latency is ``latency_s[name]``, else what the last run measured, else the
+        stage's ``latency_s``. Each stage sustains ``min(concurrency / latency, rate)`` items a
+        second; the slowest sets the pace, and the others add one latency each to fill the
+        pipe. The advice names the concurrency that lets each stage keep up with the
+        bottleneck (or saturate its rate limit).
+        """
+        if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
+            raise ValueError(f"'n_items' must be an int >= 0, got {n_items!r}")
+        given = latency_s or {}
+        plans: list[StagePlan] = []
+        for s in self.stages:
+            lat = given.get(s.name) or self._measured.get(s.name) or s.latency_s
+            if lat is None:
+                raise ValueError(
+                    f"stage {s.name!r} has no latency: pass Stage(latency_s=...), "
+                    "plan(latency_s={...}), or run the pipeline once"
+                )
+            per_s = _rate_per_s(s.rate)
+            throughput = s.concurrency / lat if per_s is None else min(s.concurrency / lat, per_s)
+            plans.append(StagePlan(s.name, lat, s.concurrency, per_s, throughput, 0.0, 0))
+        if not plans:
+            return Plan(n_items, 0.0, "", (), ())
+        slowest = min(plans, key=lambda p: p.throughput_per_s)
+        pace = slowest.throughput_per_s
+        makespan = n_items / pace + sum(p.latency_s for p in plans) if n_items else 0.0
+        rated = [p.rate_per_s for p in plans if p.rate_per_s is not None]
+        target = min(rated) if rated else pace
+        advice: list[str] = []
+        final: list[StagePlan] = []
+        for p in plans:
+            suggested = max(1, math.ceil(target * p.latency_s * 1.1))
+            if p.rate_per_s is not None and p.rate_per_s <= target:
+                suggested = max(1, math.ceil(p.rate_per_s * p.latency_s * 1.1))
+            if suggested > p.concurrency and p.throughput_per_s < target * 0.999:
+                advice.append(
+                    f"raise {p.name!r} concurrency from {p.concurrency} to {suggested}: it "
+                    f"sustains {p.throughput_per_s:.1f}/s, the pipeline could do {target:.1f}/s"
+                )
+            final.append(
+                dataclasses.replace(
+                    p, busy_s=n_items / p.throughput_per_s, suggested_concurrency=suggested
+                )
+            )
+        if slowest.rate_per_s is not None and slowest.throughput_per_s >= slowest.rate_per_s:
+            advice.append(
+                f"{slowest.name!r} is held by its rate limit ({slowest.rate_per_s:g}/s); more "
+                "concurrency will not help, a higher quota would"
+            )
+        return Plan(n_items, makespan, slowest.name, tuple(final), tuple(advice))
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        progress: bool = False,
+        on_progress: Callable[[PipelineProgress], Any] | None = None,
+        retry_failed: bool = False,
+        handle_signals: bool = False,
+    ) -> RunReport:
+        """Run (or resume) ``run_id``: items done in an earlier run are skipped.
+
+        Args:
+            progress: show a rich progress bar.
+            on_progress: ``callback(PipelineProgress)`` after every commit and every failure
+                (sync or async; for a websocket or a log).
+            retry_failed: process only the items this run recorded as failed.
+            handle_signals: SIGINT and SIGTERM pause the run (drain, commit, return) instead of
+                killing it.
+
+        Raises:
+            PipelineError: a stage's setup failed (before any item was taken).
+            Exception: the source's own error, raised after the items it gave were committed
+                (the run is then ``interrupted`` in the checkpoint).
+            CheckpointError: the checkpoint cannot be used.
+        """
+        if retry_failed and self.checkpoint is None:
+            raise ValueError("'retry_failed' needs a checkpoint: pass checkpoint=...")
+        self._paused = False
+        started = time.perf_counter()
+        creations_before = _creations(self.registry)
+        cp = self.checkpoint
+        done_before: set[str] = set()
+        failed_before: set[str] = set()
+        cp_writes_before = 0
+        if cp is not None:
+            await cp.open()
+            cp_writes_before = cp.writes
+            done_before = await cp.keys(self.run_id, "done") | await cp.keys(self.run_id, "skipped")
+            failed_before = await cp.keys(self.run_id, "failed")
+        states = [_StageState(s) for s in self.stages]
+        for st in states:
+            if st.stage.setup is not None:
+                try:
+                    st.context = await _maybe_await(st.stage.setup())
+                except Exception as exc:
+                    raise PipelineError(
+                        f"setup of stage {st.stage.name!r} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                st.has_context = True
+        if cp is not None:
+            await cp.start_run(self.run_id, {"pipeline": self.name})
+        run = _Run(self, states, cp, done_before, failed_before, retry_failed, started)
+        bar = None
+        if progress:
+            from ..prove._progress import ProgressBar
+
+            bar = ProgressBar(self.name)
+        run.bar = bar
+        run.on_progress = on_progress
+        loop = asyncio.get_running_loop()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.pause)
+        try:
+            await run.execute()
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+            if bar is not None:
+                bar.close()
+        interrupted = run.unwritten or run.source_error is not None
+        state = "interrupted" if interrupted else ("paused" if self._paused else "finished")
+        if cp is not None:
+            await cp.set_state(self.run_id, state)
+        if run.source_error is not None:
+            raise run.source_error
+        for st in states:
+            if st.hist.count:
+                self._measured[st.stage.name] = st.hist.total / st.hist.count
+        elapsed = time.perf_counter() - started
+        n_processed = run.ok + run.failed + run.skipped
+        try:
+            ideal = self.plan(n_processed).makespan_s if self.stages else 0.0
+        except ValueError:
+            ideal = 0.0
+        return RunReport(
+            run_id=self.run_id,
+            state=state,
+            ok=run.ok,
+            failed=run.failed,
+            skipped=run.skipped,
+            already_done=run.already_done,
+            unwritten=run.unwritten,
+            elapsed_s=elapsed,
+            ideal_s=ideal,
+            stages=tuple(_stage_report(st) for st in states),
+            sink_flushes=run.flushes,
+            checkpoint_writes=(cp.writes - cp_writes_before) if cp is not None else 0,
+            source_round_trips=int(getattr(run.source_obj, "round_trips", 0) or 0),
+            client_creations=_creations(self.registry) - creations_before,
+            retries=sum(st.retries for st in states),
+            failures=tuple(run.failures[:100]),
+        )
+
+    async def status(self) -> Any:
+        """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run)."""
+        if self.checkpoint is None:
+            return None
+        await self.checkpoint.open()
+        return await self.checkpoint.status(self.run_id)
+
+
+class _Run:
+    """The state of one ``Pipeline.run``."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline[Any],
+        states: list[_StageState],
+        cp: Checkpoint | None,
+        done_before: set[str],
+        failed_before: set[str],
+        retry_failed: bool,
+        started: float,
+    ) -> None:
+        self.p = pipeline
+        self.states = states
+        self.cp = cp
+        self.done_before = done_before
+        self.failed_before = failed_before
+        self.retry_failed = retry_failed
+        self.started = started
+        self.ok = self.failed = self.skipped = self.already_done = self.unwritten = 0
+        self.flushes = 0
+        self.total: int | None = None
+        self.failures: list[tuple[str, str, str]] = []
+        self.marks: dict[str, list[tuple[str, str, str, str]]] = {"failed": [], "skipped": []}
+        self.bar: Any = None
+        self.on_progress: Callable[[PipelineProgress], Any] | None = None
+        self.source_obj: Any = None
+        self.source_error: BaseException | None = None
+        self._mark_lock = asyncio.Lock()
+
+    # -- the source --------------------------------------------------------------------------
+
+    async def source(self) -> AsyncIterator[_Env]:
+        src = self.p.source
+        if callable(src) and not isinstance(src, Iterable | AsyncIterable):
+            src = src()
+        self.source_obj = src
+        try:
+            self.total = len(src)  # type: ignore[arg-type]
+        except TypeError:
+            self.total = None
+        key_of = self.p.key
+        if isinstance(src, AsyncIterable):
+            async for item in src:
+                if self.p._paused:
+                    return
+                env = self._admit(item, key_of)
+                if env is not None:
+                    yield env
+        elif isinstance(src, Iterable):
+            for item in src:
+                if self.p._paused:
+                    return
+                env = self._admit(item, key_of)
+                if env is not None:
+                    yield env
+        else:
+            raise TypeError(
+                f"'source' must be an iterable or async iterable, got {type(src).__name__}"
+            )
+
+    def _admit(self, item: Any, key_of: Callable[[Any], Any]) -> _Env | None:
+        key = str(key_of(item))
+        if self.retry_failed:
+            if key not in self.failed_before:
+                return None
+        elif key in self.done_before or key in self.failed_before:
+            self.already_done += 1
+            return None
+        return _Env(key, item, item)
+
+    # -- the stages --------------------------------------------------------------------------
+
+    def _call(self, st: _StageState) -> Callable[[_Env], Awaitable[Any]]:
+        stage = st.stage
+        fn = stage.fn
+        is_async = inspect.iscoroutinefunction(fn)
+        metric = f"{self.p.name}.{stage.name}"
+        monitor = self.p.monitor
+
+        async def invoke(value: Any) -> Any:
+            t0 = time.perf_counter()
+            error = False
+            try:
+                args = (value, st.context) if st.has_context else (value,)
+                if is_async:
+                    return await fn(*args)
+                return await _maybe_await(await offload(fn, *args))
+            except BaseException:
+                error = True
+                raise
+            finally:
+                elapsed = time.perf_counter() - t0
+                st.hist.add(elapsed)
+                monitor.record(metric, elapsed, error)
+
+        if stage.cache is None:
+
+            async def call(env: _Env) -> Any:
+                return await invoke(env.value)
+
+            return call
+        cache, cache_key = stage.cache, stage.cache_key
+
+        async def cached_call(env: _Env) -> Any:
+            k = cache_key(env.value) if cache_key is not None else env.value
+            return await cache.get_or_load(k, lambda: invoke(env.value))
+
+        return cached_call
+
+    async def stage(self, st: _StageState, upstream: AsyncIterator[_Env]) -> AsyncIterator[_Env]:
+        stage = st.stage
+        retry = stage.retry
+        if retry is not None:
+            match = retry._match
+            retry = dataclasses.replace(
+                retry, on=lambda exc: not isinstance(exc, Skip) and match(exc)
+            )
+        async with stream(
+            self._call(st),
+            upstream,
+            concurrency=stage.concurrency,
+            rate=stage.rate,
+            retry=retry,
+            breaker=stage.breaker,
+            timeout_s=stage.timeout_s,
+            buffer=stage.buffer,
+        ) as outcomes:
+            async for outcome in outcomes:
+                env = outcome.item
+                st.retries += max(0, outcome.attempts - 1)
+                if outcome.error is None:
+                    st.ok += 1
+                    yield _Env(env.key, env.item, outcome.value)
+                elif isinstance(outcome.error, Skip):
+                    st.skipped += 1
+                    await self.record("skipped", env.key, stage.name, outcome.error)
+                else:
+                    st.failed += 1
+                    await self.record("failed", env.key, stage.name, outcome.error)
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    async def record(self, status: str, key: str, stage: str, exc: BaseException) -> None:
+        if status == "skipped":
+            self.skipped += 1
+            text = getattr(exc, "reason", str(exc))
+        else:
+            self.failed += 1
+            text = f"{type(exc).__name__}: {exc}"
+            if len(self.failures) < 100:
+                self.failures.append((key, stage, text))
+        detail = getattr(exc, "detail", "")
+        self.marks[status].append((key, stage, text, str(detail) if detail is not None else ""))
+        if sum(len(v) for v in self.marks.values()) >= self.p.batch_size:
+            await self.commit_marks()
+        await self.report_progress()
+
+    async def commit_marks(self) -> None:
+        if self.cp is None:
+            self.marks = {"failed": [], "skipped": []}
+            return
+        async with self._mark_lock:
+            for status in ("failed", "skipped"):
+                entries, self.marks[status] = self.marks[status], []
+                await self.cp.mark(self.p.run_id, status, entries)
+
+    async def report_progress(self) -> None:
+        if self.bar is not None:
+            done = self.ok + self.failed + self.skipped + self.already_done
+            self.bar.update(done, self.total)
+        if self.on_progress is not None:
+            await _maybe_await(
+                self.on_progress(
+                    PipelineProgress(
+                        self.p.run_id,
+                        self.ok,
+                        self.failed,
+                        self.skipped,
+                        self.already_done,
+                        self.total,
+                        time.perf_counter() - self.started,
+                    )
+                )
+            )
+
+    async def flush(self, envs: list[_Env]) -> None:
+        """The sink's flush: write the rows, then (only then) mark their items done."""
+        sink = self.p.sink
+        if sink is not None:
+            rows = [e.value for e in envs]
+            if inspect.iscoroutinefunction(sink):
+                await sink(rows)
+            else:
+                await _maybe_await(await offload(sink, rows))
+            self.flushes += 1
+        if self.cp is not None:
+            await self.cp.mark_done(self.p.run_id, [e.key for e in envs])
+        self.ok += len(envs)
+        await self.report_progress()
+
+    async def bad_rows(self, rows: list[tuple[_Env, Exception]]) -> None:
+        for env, exc in rows:
+            await self.record("failed", env.key, "sink", exc)
+
+    async def execute(self) -> None:
+        flow: AsyncIterator[_Env] = self.source()
+        for st in self.states:
+            flow = self.stage(st, flow)
+        pending_bad: list[list[tuple[_Env, Exception]]] = []
+        writer: BatchWriter[_Env] = BatchWriter(
+            self.flush,
+            max_items=self.p.batch_size,
+            max_delay_s=self.p.max_delay_s,
+            max_pending=max(self.p.batch_size * 4, 1000),
+            on_failed=pending_bad.append,
+        )
+        try:
+            async with writer:
+                async for env in flow:
+                    await writer.add(env)
+                    while pending_bad:
+                        await self.bad_rows(pending_bad.pop(0))
+        except FlushFailed as exc:
+            self.unwritten = len(exc.rows)
+        except InputError as exc:  # the source raised: what it gave is committed, then re-raise
+            self.source_error = exc.__cause__ or exc
+        finally:
+            while pending_bad:
+                await self.bad_rows(pending_bad.pop(0))
+            await self.commit_marks()
+            await self.report_progress()
+
+
+def _rate_per_s(rate: Rate | Limiter | None) -> float | None:
+    if rate is None:
+        return None
+    per_s = getattr(rate, "per_second", None)
+    if per_s is None:
+        inner = getattr(rate, "rate", None)
+        per_s = getattr(inner, "per_second", None)
+    return float(per_s) if per_s else None
+
+
+def _creations(registry: Registry) -> int:
+    return sum(s.creations for s in registry.statistics().values())
+
+
+def _stage_report(st: _StageState) -> StageReport:
+    h = st.hist
+    if h.count:
+        summary = h.summary()
+        mean, p50, p95 = summary.mean, summary.p50, summary.p95
+    else:
+        mean = p50 = p95 = 0.0
+    return StageReport(
+        st.stage.name, st.ok, st.failed, st.skipped, h.count, st.retries, mean, p50, p95
+    )
