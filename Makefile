@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/flow_demo/run.py
+	$(BIN)/slipstream demo
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks examples

@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,32 +22,13 @@ import slipstream as ss
 
 RATE = 280  # under the server's 300/s
 SERVER = Path(__file__).with_name("server.py")
+sys.path.insert(0, str(SERVER.parents[1]))
+from _serving import running  # noqa: E402  (examples/ is not a package)
 
 
-@contextlib.contextmanager
-def running_server(*extra: str) -> Iterator[str]:
+def running_server(*extra: str) -> contextlib.AbstractContextManager[str]:
     """Start the flaky endpoint in its own process; yield its base URL; stop it after."""
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), *extra], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the demo server did not start: {line!r}")
-        url = f"http://127.0.0.1:{int(line.split()[1])}"
-        for _ in range(100):  # wait until it answers
-            try:
-                httpx.get(f"{url}/stats", timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    return running(SERVER, *extra)
 
 
 @dataclass

@@ -16,16 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _serving import serve
 
 
 def build_app(*, latency_ms: float, p500: float, p429: float, limit: float, seed: int) -> Starlette:
@@ -87,18 +89,7 @@ def main() -> None:
         limit=args.limit,
         seed=args.seed,
     )
-    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then;
-    # with proto 0 every response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    try:
-        asyncio.run(server.serve(sockets=[sock]))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(app, args.port)
 
 
 if __name__ == "__main__":

@@ -451,15 +451,7 @@ class Pipeline(Generic[T]):
             done_before = await cp.keys(self.run_id, "done") | await cp.keys(self.run_id, "skipped")
             failed_before = await cp.keys(self.run_id, "failed")
         states = [_StageState(s) for s in self.stages]
-        for st in states:
-            if st.stage.setup is not None:
-                try:
-                    st.context = await _maybe_await(st.stage.setup())
-                except Exception as exc:
-                    raise PipelineError(
-                        f"setup of stage {st.stage.name!r} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
-                st.has_context = True
+        await _set_up(states)
         if cp is not None:
             await cp.start_run(self.run_id, {"pipeline": self.name})
         run = _Run(self, states, cp, done_before, failed_before, retry_failed, started)
@@ -757,6 +749,30 @@ class _Run:
                 await self.bad_rows(pending_bad.pop(0))
             await self.commit_marks()
             await self.report_progress()
+
+
+async def _set_up(states: list[_StageState]) -> None:
+    """Run every stage's setup, concurrently (a storage handshake need not wait for an LLM
+    client); the first failure cancels the others and is raised as ``PipelineError``."""
+
+    async def one(st: _StageState) -> None:
+        assert st.stage.setup is not None
+        try:
+            st.context = await _maybe_await(st.stage.setup())
+        except Exception as exc:
+            raise PipelineError(
+                f"setup of stage {st.stage.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        st.has_context = True
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for st in states:
+                if st.stage.setup is not None:
+                    tg.create_task(one(st))
+    except ExceptionGroup as group:
+        first = group.exceptions[0]
+        raise first from first.__cause__
 
 
 def _rate_per_s(rate: Rate | Limiter | None) -> float | None:

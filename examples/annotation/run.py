@@ -1,0 +1,291 @@
+"""The main demo: seed 000's annotation job, naive against slipstream, at two shapes.
+
+1. Starts the OpenAI-compatible emulator on 127.0.0.1 (or uses ``--endpoint``).
+2. Seed 000's shape (8 assets x 2 schemas): ``naive.py`` then ``fast.py``.
+3. At scale (500 assets x 3 schemas): ``fast.py``; the naive loop would take minutes, so it
+   runs on a sample of pairs and its time is extrapolated (the table says so).
+4. Checks every stored result against the emulator's deterministic answers, prints a
+   side-by-side table, and writes a PNG chart of the runs' timelines to ``demo-output/``.
+
+``make demo`` runs this; ``slipstream demo --assets N --schemas M --db URL --endpoint URL``
+runs one shape of your choosing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import fast  # noqa: E402  (examples/ is not a package)
+import naive  # noqa: E402
+import workload  # noqa: E402
+from _serving import running  # noqa: E402
+
+LATENCY_MS, SIGMA, RATE, P5XX, HANDSHAKE_S, CONCURRENCY = 80.0, 0.3, 300.0, 0.02, 0.25, 32
+NAIVE_SAMPLE = 24  # pairs the naive loop runs at scale before extrapolating
+
+
+def ideal_s(n_calls: int, *, latency_s: float, concurrency: int, rate: float) -> float:
+    """The physical bound: one handshake, then the calls at the pace the endpoint's latency,
+    the concurrency and its rate limit allow, plus one latency to drain."""
+    pace = min(concurrency / latency_s, rate) if rate else concurrency / latency_s
+    return HANDSHAKE_S + latency_s + n_calls / pace
+
+
+@dataclass
+class Column:
+    title: str
+    seconds: float
+    creations: int
+    round_trips: int
+    calls: int
+    retries: int
+    ok: int
+    lost: int
+    ideal: float
+    timeline: list[tuple[float, float]]
+    note: str = ""
+
+
+@contextlib.contextmanager
+def endpoint(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    with running(
+        HERE / "emulator.py",
+        "--latency-ms",
+        str(LATENCY_MS),
+        "--sigma",
+        str(SIGMA),
+        "--rate",
+        str(RATE),
+        "--p5xx",
+        str(P5XX),
+    ) as started:
+        yield started
+
+
+def db_for(base: str | None, out: Path, name: str) -> str:
+    return base if base else str(out / f"{name}.sqlite")
+
+
+async def run_naive(
+    url: str,
+    assets: Path,
+    ids: list[str],
+    schemas: list[dict[str, Any]],
+    db: str,
+    title: str,
+    ideal: float,
+    sample: int | None = None,
+) -> Column:
+    await workload.prepare_db(db, reset=True)
+    total = len(ids) * len(schemas)
+    if sample is not None and sample < total:
+        per = max(1, sample // len(schemas))
+        stats = await naive.annotate(url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S)
+        factor = total / (per * len(schemas))
+        return Column(
+            title,
+            stats.seconds * factor,
+            round(stats.client_creations * factor),
+            round(stats.db_round_trips * factor),
+            round(stats.calls * factor),
+            0,
+            round(stats.ok * factor),
+            round(stats.lost * factor),
+            ideal,
+            stats.timeline,
+            note=f"extrapolated from {per * len(schemas)} pairs",
+        )
+    stats = await naive.annotate(url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S)
+    return Column(
+        title,
+        stats.seconds,
+        stats.client_creations,
+        stats.db_round_trips,
+        stats.calls,
+        0,
+        stats.ok,
+        stats.lost,
+        ideal,
+        stats.timeline,
+    )
+
+
+async def run_fast(
+    url: str,
+    assets: Path,
+    ids: list[str],
+    schemas: list[dict[str, Any]],
+    db: str,
+    title: str,
+    ideal: float,
+    progress: bool,
+) -> Column:
+    await workload.prepare_db(db, reset=True)
+    settings = fast.Settings(
+        endpoint=url,
+        assets_dir=assets,
+        db=db,
+        handshake_s=HANDSHAKE_S,
+        concurrency=CONCURRENCY,
+        rate_per_s=RATE,
+    )
+    report, counters = await fast.annotate(settings, ids, schemas, progress=progress)
+    stored = await workload.stored(db)
+    expect = workload.expected(assets, ids, schemas)
+    mismatched = sum(1 for k, v in expect.items() if stored.get(k) != v)
+    if mismatched or len(stored) != len(expect):
+        raise SystemExit(f"{title}: {mismatched} stored results differ from the expected answers")
+    return Column(
+        title,
+        report.elapsed_s,
+        report.client_creations,
+        report.db_round_trips,
+        counters.calls,
+        report.retries,
+        report.ok,
+        report.failed,
+        ideal,
+        counters.timeline,
+    )
+
+
+def table(columns: list[Column]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="Annotation: naive loop (seed 000's before) against ss.Pipeline")
+    t.add_column("")
+    for c in columns:
+        t.add_column(c.title, justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("time", lambda c: f"{c.seconds:.2f} s"),
+        ("client creations", lambda c: f"{c.creations:,}"),
+        ("database round trips", lambda c: f"{c.round_trips:,}"),
+        ("LLM calls", lambda c: f"{c.calls:,}"),
+        ("retries", lambda c: f"{c.retries:,}"),
+        ("results stored", lambda c: f"{c.ok:,}"),
+        ("lost or failed", lambda c: f"{c.lost:,}"),
+        ("time over ideal", lambda c: f"{c.seconds / c.ideal:.2f}x"),
+    ]
+    for label, cell in rows:
+        t.add_row(label, *(cell(c) for c in columns))
+    notes = [f"{c.title}: {c.note}" for c in columns if c.note]
+    t.caption = "; ".join(
+        [*notes, f"ideal = handshake + calls at min(concurrency / latency, {RATE:g}/s)"]
+    )
+    return t
+
+
+def chart(columns: list[Column], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.2 * len(columns) + 0.5))
+    for ax, c in zip(axes if len(columns) > 1 else [axes], columns, strict=True):
+        for i, (start, end) in enumerate(sorted(c.timeline)):
+            ax.plot(
+                [start, end],
+                [i, i],
+                color="tab:blue" if "slip" in c.title else "tab:red",
+                linewidth=1,
+            )
+        ax.set_title(f"{c.title}: {c.seconds:.2f} s ({c.note or 'measured'})", fontsize=9)
+        ax.set_ylabel("LLM call")
+        ax.set_xlim(left=0)
+    axes_list = axes if len(columns) > 1 else [axes]
+    axes_list[-1].set_xlabel("seconds since the run started")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+async def demo(args: argparse.Namespace) -> list[Column]:
+    out = Path(args.output)
+    data = out / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    mean_latency = LATENCY_MS / 1000 * math.exp(SIGMA**2 / 2)
+    shapes = [(args.assets, args.schemas)] if args.assets else [(8, 2), (500, 3)]
+    max_assets = max(a for a, _ in shapes)
+    assets = data / "assets"
+    ids = workload.make_assets(assets, max_assets)
+    columns: list[Column] = []
+    with endpoint(args.endpoint) as url:
+        for n_assets, n_schemas in shapes:
+            schemas = workload.make_schemas(n_schemas)
+            shape = f"{n_assets}x{n_schemas}"
+            ideal = ideal_s(
+                n_assets * n_schemas, latency_s=mean_latency, concurrency=CONCURRENCY, rate=RATE
+            )
+            sample = None if n_assets * n_schemas <= 48 else NAIVE_SAMPLE
+            print(f"{shape}: naive loop ...", flush=True)
+            columns.append(
+                await run_naive(
+                    url,
+                    assets,
+                    ids[:n_assets],
+                    schemas,
+                    db_for(args.db, out, f"naive-{shape}"),
+                    f"naive {shape}",
+                    ideal,
+                    sample,
+                )
+            )
+            print(f"{shape}: slipstream pipeline ...", flush=True)
+            columns.append(
+                await run_fast(
+                    url,
+                    assets,
+                    ids[:n_assets],
+                    schemas,
+                    db_for(args.db, out, f"slip-{shape}"),
+                    f"slipstream {shape}",
+                    ideal,
+                    progress=not args.quiet,
+                )
+            )
+    return columns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--assets", type=int, default=0, help="one shape: this many assets")
+    parser.add_argument("--schemas", type=int, default=2)
+    parser.add_argument("--db", default=None, help="results database (default: SQLite files)")
+    parser.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL")
+    parser.add_argument("--output", default="demo-output")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.assets < 0 or args.schemas < 1:
+        parser.error("--assets must be >= 0 and --schemas >= 1")
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    columns = asyncio.run(demo(args))
+    from rich.console import Console
+
+    Console().print(table(columns))
+    png = Path(args.output) / "timeline.png"
+    chart(columns, png)
+    for naive_col, fast_col in zip(columns[::2], columns[1::2], strict=True):
+        faster = 1 - fast_col.seconds / naive_col.seconds
+        print(f"{fast_col.title}: {faster:.0%} faster than naive, every result verified")
+    print(f"chart: {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

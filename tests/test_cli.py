@@ -1,0 +1,105 @@
+"""The slipstream command: run, resume and status of a user's pipeline, and clear usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JOB = """
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import slipstream as ss
+
+HERE = Path(__file__).parent
+FAIL = {3, 9}
+
+
+def flush(rows):
+    conn = sqlite3.connect(HERE / "out.sqlite")
+    with conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INT)")
+        conn.executemany("INSERT OR REPLACE INTO t VALUES (?, ?)", rows)
+    conn.close()
+
+
+async def work(n):
+    await asyncio.sleep(0)
+    if n in FAIL and not (HERE / "fixed").exists():
+        raise ValueError(f"item {n} is bad")
+    return (str(n), n * 10)
+
+
+def pipeline():
+    return ss.Pipeline(range(20), [ss.Stage(work)], flush,
+                       checkpoint=ss.Checkpoint(HERE / "ckpt.sqlite"), run_id="default")
+"""
+
+
+def slipstream(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    return subprocess.run(
+        [sys.executable, "-m", "slipstream", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=env,
+        timeout=60,
+    )
+
+
+def last_json(out: str) -> dict[str, object]:
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_run_status_and_retry_failed(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text(JOB)
+    first = slipstream(tmp_path, "run", "job.py:pipeline", "--run-id", "r1")
+    assert 1 == first.returncode, first.stderr  # items failed
+    report = last_json(first.stdout)
+    assert (18, 2, "finished") == (report["ok"], report["failed"], report["state"])
+    status = slipstream(tmp_path, "status", "job.py:pipeline", "--run-id", "r1")
+    assert 0 == status.returncode, status.stderr
+    body = last_json(status.stdout)
+    assert (18, 2) == (body["done"], body["failed"])
+    assert ["3", "9"] == [f["key"] for f in body["failures"]]  # type: ignore[union-attr]
+    assert "item 3 is bad" in status.stderr
+    (tmp_path / "fixed").touch()
+    again = slipstream(tmp_path, "run", "job.py:pipeline", "--run-id", "r1", "--retry-failed")
+    assert 0 == again.returncode, again.stderr
+    assert 2 == last_json(again.stdout)["ok"]
+    conn = sqlite3.connect(tmp_path / "out.sqlite")
+    assert 20 == conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+    conn.close()
+    resumed = slipstream(tmp_path, "resume", "job.py:pipeline", "--run-id", "r1")
+    assert (0, 0, 20) == (
+        resumed.returncode,
+        last_json(resumed.stdout)["ok"],
+        last_json(resumed.stdout)["already_done"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nothing"], "must be 'module:attribute'"),
+        (["run", "missing.py:p"], "no such file"),
+        (["run", "job.py:nope"], "has no attribute 'nope'"),
+        (["run", "job.py:HERE"], "not an ss.Pipeline"),
+        (["resume", "job.py:pipeline", "--run-id", "never"], "nothing to resume"),
+        (["status", "job.py:pipeline", "--run-id", "never"], "not in the checkpoint"),
+    ],
+)
+def test_usage_errors_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "job.py").write_text(JOB)
+    result = slipstream(tmp_path, *args)
+    assert 2 == result.returncode
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
