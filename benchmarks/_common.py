@@ -59,9 +59,24 @@ def max_in_window(starts: list[float], window_s: float) -> int:
 
 
 def report(figures: dict[str, Any]) -> None:
-    """Print a readable table, then the figures as the last line: one JSON object."""
-    width = max(len(k) for k in figures)
+    """Print a readable table, then the figures as the last line: one JSON object (nested
+    groups, such as ``{"scale": {...}}``, are shown as ``scale.key`` in the table)."""
+    flat: dict[str, Any] = {}
     for key, value in figures.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    width = max(len(k) for k in flat)
+    for key, value in flat.items():
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"  {key:<{width}}  {shown}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    print(json.dumps(_rounded(figures)))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -65,7 +65,11 @@ def build_app(
                 status_code=429,
                 headers={"Retry-After": f"{wait:.3f}", "retry-after-ms": str(int(wait * 1000))},
             )
-        body: dict[str, Any] = await request.json()
+        try:
+            body: dict[str, Any] = await request.json()
+        except ClientDisconnect:  # the client was killed mid-request (the resume benchmark)
+            counts[499] += 1
+            return JSONResponse({}, status_code=499)
         try:
             document = next(m["content"] for m in body["messages"] if m["role"] == "user")
             schema = body["response_format"]["json_schema"]["schema"]

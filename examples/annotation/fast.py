@@ -174,7 +174,9 @@ def build(
                 setup=llm_setup,
                 concurrency=settings.concurrency,
                 # a small burst absorbs timer lateness; the emulator allows 10
-                rate=ss.Rate(per_second=settings.rate_per_s, burst=5),
+                rate=ss.Rate(per_second=settings.rate_per_s, burst=5)
+                if settings.rate_per_s
+                else None,
                 retry=retry,
             ),
         ],
@@ -230,7 +232,7 @@ def main() -> None:
     parser.add_argument("--run-id", default="annotation")
     parser.add_argument("--retry-failed", action="store_true")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--rate", type=float, default=300.0, help="calls per second; 0: none")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     assets_dir = Path(args.data) / "assets"

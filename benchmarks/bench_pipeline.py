@@ -1,0 +1,216 @@
+"""Seed 000's annotation job end to end: naive loop against ss.Pipeline, and kill -9 resumes.
+
+Against the OpenAI-compatible emulator (examples/annotation/emulator.py: lognormal latency,
+median 80 ms, sigma 0.3; 300 calls/s answered with 429 beyond; 2% transient 503s) and a 250 ms
+storage handshake:
+
+- ``seed_shape`` (8 assets x 2 schemas): the naive loop (examples/annotation/naive.py) and the
+  pipeline (fast.py, median of 3 runs);
+- ``scale`` (500 x 3): the pipeline; the naive loop on a sample of 24 pairs, extrapolated
+  (running it whole takes about 9 minutes);
+- ``ideal_s`` is the physical bound: the handshake, then every call at
+  ``min(concurrency / mean latency, rate limit)``, plus one latency;
+- ``resume``: a 2,000-item run of fast.py (its own process, a SQLite checkpoint) killed with
+  SIGKILL at 5 random moments, then run to the end; ``resume_lost`` counts expected results
+  missing or wrong, ``resume_duplicates`` keys stored more than once.
+
+Figures (last line, JSON): seed_shape{naive_s, slipstream_s, speedup, faster_pct, ideal_s,
+ratio_to_ideal}, scale{...}, resume_lost, resume_duplicates, resume_kills,
+resume_extra_calls, creations_slipstream, creations_naive_seed_shape.
+
+Run: python benchmarks/bench_pipeline.py --quick
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import parse_args, report
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "examples" / "annotation"))
+import fast  # noqa: E402  (examples/ is not a package)
+import naive  # noqa: E402
+import workload  # noqa: E402
+from _serving import running  # noqa: E402
+
+EMULATOR = ROOT / "examples" / "annotation" / "emulator.py"
+LATENCY_MS, SIGMA, RATE, HANDSHAKE_S, CONCURRENCY = 80.0, 0.3, 300.0, 0.25, 32
+MEAN_LATENCY_S = LATENCY_MS / 1000 * math.exp(SIGMA**2 / 2)
+
+
+def ideal_s(n_calls: int) -> float:
+    pace = min(CONCURRENCY / MEAN_LATENCY_S, RATE)
+    return HANDSHAKE_S + MEAN_LATENCY_S + n_calls / pace
+
+
+async def naive_run(url: str, tmp: Path, ids: list[str], schemas: list[dict[str, Any]]) -> Any:
+    db = str(tmp / "naive.sqlite")
+    await workload.prepare_db(db, reset=True)
+    return await naive.annotate(url, tmp / "assets", ids, schemas, db, handshake_s=HANDSHAKE_S)
+
+
+async def fast_run(
+    url: str, tmp: Path, ids: list[str], schemas: list[dict[str, Any]]
+) -> tuple[Any, Any]:
+    db = str(tmp / "fast.sqlite")
+    await workload.prepare_db(db, reset=True)
+    settings = fast.Settings(
+        endpoint=url,
+        assets_dir=tmp / "assets",
+        db=db,
+        handshake_s=HANDSHAKE_S,
+        concurrency=CONCURRENCY,
+        rate_per_s=RATE,
+    )
+    result = await fast.annotate(settings, ids, schemas)
+    expect = workload.expected(tmp / "assets", ids, schemas)
+    if await workload.stored(db) != expect:
+        raise SystemExit("the pipeline stored results that differ from the expected answers")
+    return result
+
+
+def shape_figures(naive_s: float, slip_s: float, n_calls: int) -> dict[str, float]:
+    ideal = ideal_s(n_calls)
+    return {
+        "naive_s": naive_s,
+        "slipstream_s": slip_s,
+        "speedup": naive_s / slip_s,
+        "faster_pct": (1 - slip_s / naive_s) * 100,
+        "ideal_s": ideal,
+        "ratio_to_ideal": slip_s / ideal,
+    }
+
+
+def count_rows(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(db, timeout=1)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def resume_under_kills(tmp: Path, kills: int, seed: int = 11) -> dict[str, Any]:
+    """2,000 items (500 assets x 4 schemas), SIGKILLed ``kills`` times, then finished."""
+    rng = random.Random(seed)
+    n_assets, n_schemas = 500, 4
+    data = tmp / "resume"
+    ids = workload.make_assets(data / "assets", n_assets)
+    schemas = workload.make_schemas(n_schemas)
+    db = data / "results.sqlite"
+    args = [
+        sys.executable,
+        str(ROOT / "examples" / "annotation" / "fast.py"),
+        "--assets",
+        str(n_assets),
+        "--schemas",
+        str(n_schemas),
+        "--data",
+        str(data),
+        "--db",
+        str(db),
+        "--checkpoint",
+        str(data / "checkpoint.sqlite"),
+        "--run-id",
+        "bench",
+        "--rate",
+        "0",
+        "--quiet",
+    ]
+    emulator_args = ("--latency-ms", "5", "--rate", "0", "--p5xx", "0.02")
+    with running(EMULATOR, *emulator_args) as url:
+        args += ["--endpoint", url]
+        done_kills = 0
+        targets = sorted(rng.sample(range(50, 1800), kills))
+        for target in targets:
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and time.monotonic() < deadline:
+                if count_rows(db) >= target:
+                    time.sleep(rng.uniform(0, 0.05))  # then a random moment after it
+                    break
+                time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                done_kills += 1
+            proc.wait(timeout=30)
+        final = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+        calls = int(httpx.get(f"{url}/stats").json().get("200", 0))
+    last = json.loads(final.stdout.strip().splitlines()[-1])
+    expect = workload.expected(data / "assets", ids, schemas)
+    stored = asyncio.run(workload.stored(str(db)))
+    conn = sqlite3.connect(db)
+    dupes = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT key FROM annotations GROUP BY key HAVING COUNT(*) > 1)"
+    ).fetchone()[0]
+    conn.close()
+    lost = sum(1 for k, v in expect.items() if stored.get(k) != v)
+    return {
+        "resume_items": len(expect),
+        "resume_kills": done_kills,
+        "resume_lost": lost,
+        "resume_duplicates": int(dupes),
+        "resume_extra_calls": calls - len(expect),
+        "resume_final_state": last["state"],
+        "resume_final_already_done": last["already_done"],
+    }
+
+
+async def shapes(quick: bool, tmp: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    ids = workload.make_assets(tmp / "assets", 500)
+    emulator_args = ("--latency-ms", str(LATENCY_MS), "--sigma", str(SIGMA), "--rate", str(RATE))
+    with running(EMULATOR, *emulator_args) as url:
+        # seed 000's shape
+        schemas = workload.make_schemas(2)
+        print("8 x 2: naive ...", flush=True)
+        nv = await naive_run(url, tmp, ids[:8], schemas)
+        print("8 x 2: slipstream x3 ...", flush=True)
+        runs = [await fast_run(url, tmp, ids[:8], schemas) for _ in range(3)]
+        slip = statistics.median(r.elapsed_s for r, _ in runs)
+        figures["seed_shape"] = shape_figures(nv.seconds, slip, 16)
+        figures["creations_naive_seed_shape"] = nv.client_creations
+        # at scale
+        schemas = workload.make_schemas(3)
+        print("500 x 3: naive on 24 pairs (extrapolated) ...", flush=True)
+        sample = await naive_run(url, tmp, ids[:8], schemas)
+        naive_scale = sample.seconds * 1500 / 24
+        print("500 x 3: slipstream ...", flush=True)
+        repeats = 1 if quick else 3
+        runs = [await fast_run(url, tmp, ids, schemas) for _ in range(repeats)]
+        slip = statistics.median(r.elapsed_s for r, _ in runs)
+        figures["scale"] = shape_figures(naive_scale, slip, 1500)
+        figures["scale"]["naive_extrapolated_from_pairs"] = 24
+        figures["scale"]["retries"] = runs[0][0].retries
+        figures["creations_slipstream"] = runs[0][0].client_creations
+    return figures
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = asyncio.run(shapes(args.quick, Path(tmp)))
+        print("resume: 2,000 items, 5 SIGKILLs ...", flush=True)
+        figures.update(resume_under_kills(Path(tmp), kills=5))
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()
