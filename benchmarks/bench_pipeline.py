@@ -14,9 +14,13 @@ storage handshake:
   SIGKILL at 5 random moments, then run to the end; ``resume_lost`` counts expected results
   missing or wrong, ``resume_duplicates`` keys stored more than once.
 
+- ``dask``: a trivial stage run by ``ss.DaskRunner`` on a 2-worker LocalCluster (127.0.0.1),
+  batches of 100, against one Dask task per item and against the same pipeline run locally.
+
 Figures (last line, JSON): seed_shape{naive_s, slipstream_s, speedup, faster_pct, ideal_s,
 ratio_to_ideal}, scale{...}, resume_lost, resume_duplicates, resume_kills,
-resume_extra_calls, creations_slipstream, creations_naive_seed_shape.
+resume_extra_calls, creations_slipstream, creations_naive_seed_shape, dask_us_per_item,
+dask_one_task_per_item_us, local_pipeline_us_per_item, dask_creations_per_worker.
 
 Run: python benchmarks/bench_pipeline.py --quick
 """
@@ -203,12 +207,52 @@ async def shapes(quick: bool, tmp: Path) -> dict[str, Any]:
     return figures
 
 
+async def dask_figures(n_items: int, naive_items: int) -> dict[str, Any]:
+    """A trivial stage on a 2-worker LocalCluster: ss.DaskRunner (batches of 100) against one
+    Dask task per item, and against the same pipeline run locally."""
+    import _dask_jobs
+    from distributed import wait
+
+    import slipstream as ss
+
+    async def pipeline_s(runner: Any) -> float:
+        pipeline = ss.Pipeline(
+            range(n_items),
+            [ss.Stage(_dask_jobs.label, setup=_dask_jobs.setup, runner=runner)],
+        )
+        t0 = time.perf_counter()
+        report = await pipeline.run()
+        assert report.ok == n_items
+        return time.perf_counter() - t0
+
+    local_s = await pipeline_s(None)
+    async with ss.DaskRunner(batch_size=100, concurrency_per_worker=32) as runner:
+        await pipeline_s(runner)  # warm: workers import slipstream once
+        batched_s = statistics.median([await pipeline_s(runner) for _ in range(3)])
+        creations = await runner.creations_per_worker()
+        client = runner.client
+        t0 = time.perf_counter()
+        futures = client.map(_dask_jobs.one, range(naive_items), pure=False)
+        await wait(futures)
+        per_task_s = time.perf_counter() - t0
+        del futures
+    return {
+        "dask_us_per_item": batched_s / n_items * 1e6,
+        "dask_one_task_per_item_us": per_task_s / naive_items * 1e6,
+        "local_pipeline_us_per_item": local_s / n_items * 1e6,
+        "dask_creations_per_worker": max(creations.values()),
+        "dask_workers": len(creations),
+    }
+
+
 def main() -> None:
     args = parse_args(__doc__ or "")
     with tempfile.TemporaryDirectory() as tmp:
         figures = asyncio.run(shapes(args.quick, Path(tmp)))
         print("resume: 2,000 items, 5 SIGKILLs ...", flush=True)
         figures.update(resume_under_kills(Path(tmp), kills=5))
+    print("dask: 20,000 items in batches of 100 on a 2-worker LocalCluster ...", flush=True)
+    figures.update(asyncio.run(dask_figures(20_000, 2_000)))
     report(figures)
 
 

@@ -37,6 +37,13 @@ def endpoint() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def steady() -> Iterator[str]:
+    """No transient errors: for tests that check which error an item ends with."""
+    with _serving.running(EMULATOR, "--latency-ms", "5", "--p5xx", "0", "--rate", "0") as url:
+        yield url
+
+
 def settings(tmp: Path, url: str, **kw: Any) -> Any:
     return fast.Settings(
         endpoint=url,
@@ -75,7 +82,7 @@ def test_the_emulator_rate_limits_with_retry_after() -> None:
 
 
 def test_fast_stores_exactly_the_expected_results_and_records_bad_input(
-    tmp_path: Path, endpoint: str
+    tmp_path: Path, steady: str
 ) -> None:
     ids = workload.make_assets(tmp_path / "assets", 12, garbage=1)  # asset 0 gets garbage
     (tmp_path / "assets" / "asset-00005.txt").unlink()  # a missing asset
@@ -83,7 +90,7 @@ def test_fast_stores_exactly_the_expected_results_and_records_bad_input(
     schemas.append({"$id": "broken", "type": "object", "properties": {"x": {"type": "date"}}})
     report, counters = asyncio.run(
         fast.annotate(
-            settings(tmp_path, endpoint, checkpoint=str(tmp_path / "c.sqlite")), ids, schemas
+            settings(tmp_path, steady, checkpoint=str(tmp_path / "c.sqlite")), ids, schemas
         )
     )
     expect = workload.expected(tmp_path / "assets", ids, schemas)
@@ -168,3 +175,27 @@ def test_the_demo_prints_the_table_and_writes_the_chart(tmp_path: Path, endpoint
     png = out / "timeline.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 5_000
+
+
+def test_the_llm_stage_on_dask_gives_the_same_results(tmp_path: Path, steady: str) -> None:
+    pytest.importorskip("distributed")
+    ids = workload.make_assets(tmp_path / "assets", 8, garbage=1)
+    schemas = workload.make_schemas(2)
+    s = settings(
+        tmp_path,
+        steady,
+        runner=ss.DaskRunner(batch_size=5, n_workers=2),
+        checkpoint=str(tmp_path / "c.sqlite"),
+    )
+    report, _ = asyncio.run(fast.annotate(s, ids, schemas))
+    expect = workload.expected(tmp_path / "assets", ids, schemas)
+    assert expect == asyncio.run(workload.stored(str(tmp_path / "r.sqlite")))
+    assert (14, 2) == (report.ok, report.failed)
+
+    async def failures() -> list[Any]:
+        async with ss.Checkpoint(tmp_path / "c.sqlite") as cp:
+            return await cp.failures("annotation")
+
+    garbage = {f.key: f for f in asyncio.run(failures())}["asset-00000:schema-1"]
+    assert garbage.error.startswith("AnswerInvalid")  # it travelled back from the worker as itself
+    assert "is_technical" in json.loads(garbage.detail)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -50,6 +51,9 @@ class AnswerInvalid(ValueError):
         super().__init__(message)
         self.detail = raw
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable: it travels back from Dask workers
+        return (type(self), (str(self), self.detail))
+
 
 @dataclass
 class Settings:
@@ -63,12 +67,71 @@ class Settings:
     checkpoint: str | None = None
     run_id: str = "annotation"
     batch_size: int = 100
+    runner: Any = None  # an ss.DaskRunner: the LLM stage runs on its workers
 
 
 @dataclass
 class Counters:
     calls: int = 0
     timeline: list[tuple[float, float]] = field(default_factory=list)
+
+
+async def connect_llm(endpoint: str, concurrency: int) -> httpx.AsyncClient:
+    """The one HTTP client of a process, checked against the endpoint (``/v1/models``)."""
+    client = httpx.AsyncClient(
+        base_url=endpoint,
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        limits=httpx.Limits(max_connections=concurrency),
+    )
+    try:
+        (await client.get("/v1/models")).raise_for_status()
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
+
+
+def compile_all(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every schema compiled once (hoisted out of the loop); an invalid one is kept as its
+    error, which its items raise."""
+    models: dict[str, Any] = {}
+    for schema in schemas:
+        try:
+            models[schema["$id"]] = compile_schema(schema)
+        except InvalidSchema as exc:
+            models[schema["$id"]] = exc
+    return {"models": models, "schemas": {s["$id"]: s for s in schemas}}
+
+
+async def annotate_one(value: tuple[str, str, str], ctx: dict[str, Any]) -> dict[str, Any]:
+    """One asset x schema: the LLM call, validated against the schema."""
+    asset_id, schema_id, document = value
+    model = ctx["models"][schema_id]
+    if isinstance(model, Exception):
+        raise model
+    response = await ctx["client"].post(
+        "/v1/chat/completions", json=prompt(document, ctx["schemas"][schema_id])
+    )
+    response.raise_for_status()
+    raw = response.json()["choices"][0]["message"]["content"]
+    try:
+        answer = model.model_validate_json(raw)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise AnswerInvalid(f"answer does not match {schema_id}: {exc}", raw) from None
+    label = json.dumps(answer.model_dump(), sort_keys=True)
+    return Result(f"{asset_id}:{schema_id}", asset_id, schema_id, label).row()
+
+
+async def remote_setup(endpoint: str, concurrency: int, schemas: list[dict[str, Any]]) -> Any:
+    """``llm_setup`` on a Dask worker: the worker process's registry holds its one client."""
+    client = await ss.default_registry().get(
+        "llm", functools.partial(connect_llm, endpoint, concurrency)
+    )
+    return {"client": client, **compile_all(schemas)}
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return ss.is_transient(exc) or isinstance(exc, AnswerInvalid)
 
 
 def build(
@@ -81,7 +144,6 @@ def build(
     started: float,
 ) -> ss.Pipeline[tuple[str, str]]:
     """The pipeline: (asset, schema) pairs -> fetch -> classify -> annotations table."""
-    by_id = {s["$id"]: s for s in schemas}
     documents = ss.Cache(max_entries=10_000)
 
     async def storage_setup() -> ObjectStore:
@@ -98,52 +160,22 @@ def build(
         return asset_id, schema_id, document
 
     async def llm_setup() -> dict[str, Any]:
-        async def connect() -> httpx.AsyncClient:
-            client = httpx.AsyncClient(
-                base_url=settings.endpoint,
-                timeout=httpx.Timeout(30.0, connect=5.0),
-                limits=httpx.Limits(max_connections=settings.concurrency),
-            )
-            try:
-                (await client.get("/v1/models")).raise_for_status()
-            except BaseException:
-                await client.aclose()
-                raise
-            return client
-
-        models: dict[str, Any] = {}
-        for schema_id, schema in by_id.items():  # hoisted: once per schema, not per asset
-            try:
-                models[schema_id] = compile_schema(schema)
-            except InvalidSchema as exc:
-                models[schema_id] = exc
-        return {"client": await registry.get("llm", connect), "models": models}
+        connect = functools.partial(connect_llm, settings.endpoint, settings.concurrency)
+        return {"client": await registry.get("llm", connect), **compile_all(schemas)}
 
     async def classify(value: tuple[str, str, str], ctx: dict[str, Any]) -> dict[str, Any]:
-        asset_id, schema_id, document = value
-        model = ctx["models"][schema_id]
-        if isinstance(model, Exception):
-            raise model
+        if isinstance(ctx["models"][value[1]], Exception):
+            return await annotate_one(value, ctx)  # an invalid schema: raises, no call
         counters.calls += 1
         t0 = time.perf_counter() - started
         try:
-            response = await ctx["client"].post(
-                "/v1/chat/completions", json=prompt(document, by_id[schema_id])
-            )
+            return await annotate_one(value, ctx)
         finally:
             counters.timeline.append((t0, time.perf_counter() - started))
-        response.raise_for_status()
-        raw = response.json()["choices"][0]["message"]["content"]
-        try:
-            answer = model.model_validate_json(raw)
-        except ValueError as exc:  # pydantic's ValidationError
-            raise AnswerInvalid(f"answer does not match {schema_id}: {exc}", raw) from None
-        label = json.dumps(answer.model_dump(), sort_keys=True)
-        return Result(f"{asset_id}:{schema_id}", asset_id, schema_id, label).row()
 
     retry = ss.Retry(
         attempts=settings.attempts,
-        on=lambda exc: ss.is_transient(exc) or isinstance(exc, AnswerInvalid),
+        on=is_retryable,
         initial_s=0.05,
         max_delay_s=2.0,
     )
@@ -165,21 +197,25 @@ def build(
         flush: Any = sink
     else:
         flush = ss.sqlite_flush(settings.db, "annotations", COLUMNS, conflict=["key"])
+    # a small burst absorbs timer lateness; the emulator allows 10
+    rate = ss.Rate(per_second=settings.rate_per_s, burst=5) if settings.rate_per_s else None
+    if settings.runner is None:
+        llm = ss.Stage(
+            classify, setup=llm_setup, concurrency=settings.concurrency, rate=rate, retry=retry
+        )
+    else:  # module-level functions: the workers import them by name
+        setup = functools.partial(remote_setup, settings.endpoint, settings.concurrency, schemas)
+        llm = ss.Stage(
+            annotate_one,
+            name="classify",
+            setup=setup,
+            rate=rate,
+            retry=retry,
+            runner=settings.runner,
+        )
     return ss.Pipeline(
         [(a, s["$id"]) for a in asset_ids for s in schemas],
-        [
-            ss.Stage(fetch, setup=storage_setup, concurrency=8, latency_s=0.001),
-            ss.Stage(
-                classify,
-                setup=llm_setup,
-                concurrency=settings.concurrency,
-                # a small burst absorbs timer lateness; the emulator allows 10
-                rate=ss.Rate(per_second=settings.rate_per_s, burst=5)
-                if settings.rate_per_s
-                else None,
-                retry=retry,
-            ),
-        ],
+        [ss.Stage(fetch, setup=storage_setup, concurrency=8, latency_s=0.001), llm],
         flush,
         key=lambda pair: f"{pair[0]}:{pair[1]}",
         checkpoint=settings.checkpoint,
@@ -234,6 +270,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=300.0, help="calls per second; 0: none")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--runner", choices=["local", "dask"], default="local")
     args = parser.parse_args()
     assets_dir = Path(args.data) / "assets"
     ids = [f"asset-{i:05d}" for i in range(args.assets)]
@@ -247,6 +284,9 @@ def main() -> None:
         rate_per_s=args.rate,
         checkpoint=args.checkpoint,
         run_id=args.run_id,
+        runner=ss.DaskRunner(concurrency_per_worker=args.concurrency // 2)
+        if args.runner == "dask"
+        else None,
     )
     report, counters = asyncio.run(
         annotate(

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import slipstream as ss
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -134,8 +136,10 @@ async def run_fast(
     title: str,
     ideal: float,
     progress: bool,
+    runner: str = "local",
 ) -> Column:
     await workload.prepare_db(db, reset=True)
+    dask = runner == "dask"
     settings = fast.Settings(
         endpoint=url,
         assets_dir=assets,
@@ -143,6 +147,7 @@ async def run_fast(
         handshake_s=HANDSHAKE_S,
         concurrency=CONCURRENCY,
         rate_per_s=RATE,
+        runner=ss.DaskRunner(concurrency_per_worker=CONCURRENCY // 2) if dask else None,
     )
     report, counters = await fast.annotate(settings, ids, schemas, progress=progress)
     stored = await workload.stored(db)
@@ -150,17 +155,20 @@ async def run_fast(
     mismatched = sum(1 for k, v in expect.items() if stored.get(k) != v)
     if mismatched or len(stored) != len(expect):
         raise SystemExit(f"{title}: {mismatched} stored results differ from the expected answers")
+    llm = report.stages[-1]
     return Column(
         title,
         report.elapsed_s,
-        report.client_creations,
+        # on Dask each worker creates its LLM client once, in its own registry
+        report.client_creations + (settings.runner.n_workers if dask else 0),
         report.db_round_trips,
-        counters.calls,
+        counters.calls or llm.ok + llm.failed + llm.retries,  # remote calls are not counted
         report.retries,
         report.ok,
         report.failed,
         ideal,
         counters.timeline,
+        "LLM stage on a 2-worker Dask LocalCluster" if dask else "",
     )
 
 
@@ -254,9 +262,10 @@ async def demo(args: argparse.Namespace) -> list[Column]:
                     ids[:n_assets],
                     schemas,
                     db_for(args.db, out, f"slip-{shape}"),
-                    f"slipstream {shape}",
+                    f"slipstream {shape}" + (" (dask)" if args.runner == "dask" else ""),
                     ideal,
                     progress=not args.quiet,
+                    runner=args.runner,
                 )
             )
     return columns
@@ -270,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL")
     parser.add_argument("--output", default="demo-output")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--runner",
+        choices=["local", "dask"],
+        default="local",
+        help="dask: run the LLM stage on a local Dask cluster (127.0.0.1)",
+    )
     args = parser.parse_args(argv)
     if args.assets < 0 or args.schemas < 1:
         parser.error("--assets must be >= 0 and --schemas >= 1")

@@ -25,6 +25,7 @@ from .fix import Cache as Cache
 from .fix import CacheStatistics as CacheStatistics
 from .fix import Checkpoint as Checkpoint
 from .fix import CircuitBreaker as CircuitBreaker
+from .fix import DaskRunner as DaskRunner
 from .fix import DataLoader as DataLoader
 from .fix import DataLoaderStatistics as DataLoaderStatistics
 from .fix import DirectorySource as DirectorySource
@@ -42,6 +43,7 @@ from .fix import RateLimiter as RateLimiter
 from .fix import RateLimiterStatistics as RateLimiterStatistics
 from .fix import RedisRateLimiter as RedisRateLimiter
 from .fix import Registry as Registry
+from .fix import RemoteError as RemoteError
 from .fix import Results as Results
 from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
@@ -96,6 +98,7 @@ __all__ = [
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpen",
+    "DaskRunner",
     "DataLoader",
     "DataLoaderStatistics",
     "DirectorySource",
@@ -123,6 +126,7 @@ __all__ = [
     "RedisRateLimiter",
     "Registry",
     "RegistryClosed",
+    "RemoteError",
     "Results",
     "Retry",
     "RetryBudget",

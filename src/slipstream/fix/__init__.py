@@ -15,6 +15,8 @@ from ._cache import CacheStatistics as CacheStatistics
 from ._cached import cached as cached
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import RunStatus as RunStatus
+from ._dask import DaskRunner as DaskRunner
+from ._dask import RemoteError as RemoteError
 from ._flow import Stream as Stream
 from ._flow import map as map  # the public name is fixed: ss.map
 from ._flow import stream as stream
@@ -72,6 +74,7 @@ __all__ = [
     "CacheStatistics",
     "Checkpoint",
     "CircuitBreaker",
+    "DaskRunner",
     "DataLoader",
     "DataLoaderStatistics",
     "DirectorySource",
@@ -89,6 +92,7 @@ __all__ = [
     "RateLimiterStatistics",
     "RedisRateLimiter",
     "Registry",
+    "RemoteError",
     "Results",
     "Retry",
     "RetryBudget",

@@ -77,6 +77,9 @@ class Stage:
         setup: run once per run before any item (sync or async); its result is ``context``.
         latency_s: the expected seconds per call, for ``Pipeline.plan`` before any run.
         buffer: finished items held for the next stage (default ``2 * concurrency``).
+        runner: an ``ss.DaskRunner`` to run this stage on Dask workers in batches (its
+            ``fn`` and ``setup`` must then be importable module-level functions; ``setup``
+            runs once per worker process, ``concurrency`` is the runner's per worker).
     """
 
     fn: Callable[..., Any]
@@ -91,6 +94,7 @@ class Stage:
     setup: Callable[[], Any] | None = None
     latency_s: float | None = None
     buffer: int | None = None
+    runner: Any = None
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
@@ -107,6 +111,13 @@ class Stage:
             raise TypeError(f"'setup' must be callable, got {type(self.setup).__name__}")
         if self.cache is not None and not isinstance(self.cache, Cache):
             raise TypeError(f"'cache' must be an ss.Cache, got {type(self.cache).__name__}")
+        if self.runner is not None:
+            if not hasattr(self.runner, "run_stage"):
+                raise TypeError(
+                    f"'runner' must be an ss.DaskRunner, got {type(self.runner).__name__}"
+                )
+            if self.cache is not None:
+                raise ValueError("'cache' runs in this process; it cannot go with a 'runner'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,17 +462,31 @@ class Pipeline(Generic[T]):
             done_before = await cp.keys(self.run_id, "done") | await cp.keys(self.run_id, "skipped")
             failed_before = await cp.keys(self.run_id, "failed")
         states = [_StageState(s) for s in self.stages]
+        run = _Run(self, states, cp, done_before, failed_before, retry_failed, started)
+        run.creations_before, run.cp_writes_before = creations_before, cp_writes_before
+        run.on_progress = on_progress
+        started_runners = []
+        for runner in {id(s.runner): s.runner for s in self.stages if s.runner}.values():
+            if not runner.started:
+                await runner.start()
+                started_runners.append(runner)
+        try:
+            return await self._run(run, progress, handle_signals)
+        finally:
+            for runner in started_runners:
+                await runner.aclose()
+
+    async def _run(self, run: _Run, progress: bool, handle_signals: bool) -> RunReport:
+        states, cp = run.states, run.cp
         await _set_up(states)
         if cp is not None:
             await cp.start_run(self.run_id, {"pipeline": self.name})
-        run = _Run(self, states, cp, done_before, failed_before, retry_failed, started)
         bar = None
         if progress:
             from ..prove._progress import ProgressBar
 
             bar = ProgressBar(self.name)
         run.bar = bar
-        run.on_progress = on_progress
         loop = asyncio.get_running_loop()
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -483,7 +508,7 @@ class Pipeline(Generic[T]):
         for st in states:
             if st.hist.count:
                 self._measured[st.stage.name] = st.hist.total / st.hist.count
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - run.started
         n_processed = run.ok + run.failed + run.skipped
         try:
             ideal = self.plan(n_processed).makespan_s if self.stages else 0.0
@@ -501,9 +526,9 @@ class Pipeline(Generic[T]):
             ideal_s=ideal,
             stages=tuple(_stage_report(st) for st in states),
             sink_flushes=run.flushes,
-            checkpoint_writes=(cp.writes - cp_writes_before) if cp is not None else 0,
+            checkpoint_writes=(cp.writes - run.cp_writes_before) if cp is not None else 0,
             source_round_trips=int(getattr(run.source_obj, "round_trips", 0) or 0),
-            client_creations=_creations(self.registry) - creations_before,
+            client_creations=_creations(self.registry) - run.creations_before,
             retries=sum(st.retries for st in states),
             failures=tuple(run.failures[:100]),
         )
@@ -545,6 +570,8 @@ class _Run:
         self.on_progress: Callable[[PipelineProgress], Any] | None = None
         self.source_obj: Any = None
         self.source_error: BaseException | None = None
+        self.creations_before = 0
+        self.cp_writes_before = 0
         self._mark_lock = asyncio.Lock()
 
     # -- the source --------------------------------------------------------------------------
@@ -631,10 +658,22 @@ class _Run:
         stage = st.stage
         retry = stage.retry
         if retry is not None:
-            match = retry._match
-            retry = dataclasses.replace(
-                retry, on=lambda exc: not isinstance(exc, Skip) and match(exc)
-            )
+            retry = dataclasses.replace(retry, on=_NotSkip(retry._match))
+        if stage.runner is not None:
+            remote = dataclasses.replace(stage, retry=retry)
+            metric = f"{self.p.name}.{stage.name}"
+            async for env, ok, value, attempts, elapsed in stage.runner.run_stage(
+                remote, upstream, _value_of
+            ):
+                st.hist.add(elapsed)
+                self.p.monitor.record(metric, elapsed, not ok)
+                st.retries += max(0, attempts - 1)
+                if ok:
+                    st.ok += 1
+                    yield _Env(env.key, env.item, value)
+                else:
+                    await self.settle(st, env, value)
+            return
         async with stream(
             self._call(st),
             upstream,
@@ -651,12 +690,17 @@ class _Run:
                 if outcome.error is None:
                     st.ok += 1
                     yield _Env(env.key, env.item, outcome.value)
-                elif isinstance(outcome.error, Skip):
-                    st.skipped += 1
-                    await self.record("skipped", env.key, stage.name, outcome.error)
                 else:
-                    st.failed += 1
-                    await self.record("failed", env.key, stage.name, outcome.error)
+                    await self.settle(st, env, outcome.error)
+
+    async def settle(self, st: _StageState, env: _Env, error: BaseException) -> None:
+        """Record an item a stage did not pass on: skipped or failed."""
+        if isinstance(error, Skip):
+            st.skipped += 1
+            await self.record("skipped", env.key, st.stage.name, error)
+        else:
+            st.failed += 1
+            await self.record("failed", env.key, st.stage.name, error)
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -751,6 +795,22 @@ class _Run:
             await self.report_progress()
 
 
+class _NotSkip:
+    """A retry predicate that never retries ``ss.Skip`` (picklable, for remote stages)."""
+
+    __slots__ = ("match",)
+
+    def __init__(self, match: Callable[[BaseException], bool]) -> None:
+        self.match = match
+
+    def __call__(self, exc: BaseException) -> bool:
+        return not isinstance(exc, Skip) and self.match(exc)
+
+
+def _value_of(env: _Env) -> Any:
+    return env.value
+
+
 async def _set_up(states: list[_StageState]) -> None:
     """Run every stage's setup, concurrently (a storage handshake need not wait for an LLM
     client); the first failure cancels the others and is raised as ``PipelineError``."""
@@ -768,7 +828,7 @@ async def _set_up(states: list[_StageState]) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             for st in states:
-                if st.stage.setup is not None:
+                if st.stage.setup is not None and st.stage.runner is None:
                     tg.create_task(one(st))
     except ExceptionGroup as group:
         first = group.exceptions[0]

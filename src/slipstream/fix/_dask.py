@@ -1,0 +1,334 @@
+"""``ss.DaskRunner``: run a pipeline stage on Dask distributed workers, in batches.
+
+Measured on 2 cores (``../shared/notes-distributed.md`` and ``bench_pipeline``): one Dask task
+costs 0.3-1.6 ms, so one item per task is 35-175x plain asyncio; ``async def`` tasks run on the
+worker's communication loop, where a blocking call stalls its heartbeats; and a per-process
+cache survives only in an importable module. So:
+
+- items travel in batches (``batch_size``) to one actor per worker: actor calls go from the
+  client to the worker directly, where a task per batch would cost the scheduler about 3 ms
+  (measured in bench_pipeline: 69 us an item with a task per batch, 21 with actors);
+- a worker plugin gives every worker process a private event loop in a thread; a batch runs there
+  as one ``ss.map`` with ``concurrency_per_worker`` calls in flight, the stage's retry policy,
+  timeout and a per-worker share of its rate;
+- the stage's ``setup`` runs once per worker process (first on every worker before any item, so a
+  failing setup stops the run before work starts) and its clients come from that process's
+  ``ss.default_registry()``: created once per worker, reused by every batch;
+- outcomes come back per item, so failures, skips, retries, the sink and the checkpoint behave as
+  in a local run. An exception that cannot be pickled comes back as ``RemoteError`` with its type,
+  message and ``detail``.
+
+The stage's function and setup must be importable on the workers (module-level functions in a
+module on ``sys.path``): functions from ``__main__`` are pickled by value, and whatever they
+cache is rebuilt for every batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._exceptions import PipelineError, SlipstreamError
+from ._rate import Rate
+from ._retry import Retry
+
+__all__ = ["DaskRunner", "RemoteError"]
+
+
+class RemoteError(SlipstreamError):
+    """An exception raised on a worker that could not travel back as itself (not picklable).
+
+    ``type_name`` and ``detail`` keep what it said; the message starts with the type's name.
+    """
+
+    def __init__(self, type_name: str, message: str, detail: str = "") -> None:
+        self.type_name = type_name
+        self.detail = detail
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        message = str(self).removeprefix(f"{self.type_name}: ")
+        return (type(self), (self.type_name, message, self.detail))
+
+
+class Batch:
+    """Items (or outcomes) travelling as one opaque object: Dask walks list arguments and
+    results element by element looking for futures, which cost about 50 us an item."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Batch, (self.items,))
+
+
+@dataclass(frozen=True)
+class _StageSpec:
+    """What a worker needs to run a stage; pickled into every task."""
+
+    key: str  # unique per run and stage: the worker caches the setup's result under it
+    name: str
+    fn: Callable[..., Any]
+    setup: Callable[[], Any] | None
+    retry: Retry | None
+    rate: Rate | None
+    timeout_s: float | None
+    concurrency: int
+
+
+class DaskRunner:
+    """Run pipeline stages on Dask distributed (``Stage(..., runner=runner)``).
+
+    Args:
+        address: a scheduler address (``"tcp://host:8786"``), or None for a ``LocalCluster``
+            bound to 127.0.0.1 (no dashboard, no outside connection).
+        batch_size: items per Dask task (100 amortises Dask's per-task cost to about 40 us
+            an item).
+        concurrency_per_worker: calls in flight per worker process.
+        n_workers, threads_per_worker: the local cluster's shape (ignored with ``address``).
+        linger_s: how long a partial batch waits for more items before it is sent.
+        batches_per_worker: batches sent to a worker at once (one runs while the next
+            travels).
+
+    Use ``async with ss.DaskRunner() as runner:``; a pipeline also starts a runner it is given
+    and closes it after the run if it started it. Needs ``pip install 'slipstream[dask]'``.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        batch_size: int = 100,
+        concurrency_per_worker: int = 32,
+        n_workers: int = 2,
+        threads_per_worker: int = 1,
+        linger_s: float = 0.01,
+        batches_per_worker: int = 2,
+    ) -> None:
+        for name, value in (
+            ("batch_size", batch_size),
+            ("concurrency_per_worker", concurrency_per_worker),
+            ("n_workers", n_workers),
+            ("threads_per_worker", threads_per_worker),
+            ("batches_per_worker", batches_per_worker),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"'{name}' must be an int >= 1, got {value!r}")
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"'address' must be a string or None, got {type(address).__name__}")
+        if not linger_s >= 0:
+            raise ValueError(f"'linger_s' must be >= 0, got {linger_s!r}")
+        self.address = address
+        self.batch_size = batch_size
+        self.concurrency_per_worker = concurrency_per_worker
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self.linger_s = linger_s
+        self.batches_per_worker = batches_per_worker
+        self.client: Any = None
+        self._cluster: Any = None
+        self.tasks = 0
+
+    def __repr__(self) -> str:
+        where = self.address or f"LocalCluster({self.n_workers} workers)"
+        return f"DaskRunner({where}, batch_size={self.batch_size})"
+
+    @property
+    def started(self) -> bool:
+        return self.client is not None
+
+    async def start(self) -> None:
+        if self.client is not None:
+            return
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - the extra is installed in dev
+            raise ImportError(
+                "DaskRunner needs distributed\nHINT: pip install 'slipstream[dask]'"
+            ) from None
+        if self.address is None:
+            self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=self.n_workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                asynchronous=True,
+            )
+            self.client = await Client(self._cluster, asynchronous=True)  # type: ignore[no-untyped-call]
+        else:
+            self.client = await Client(self.address, asynchronous=True)  # type: ignore[no-untyped-call]
+        from ._dask_worker import PLUGIN, EventLoopPlugin
+
+        await self.client.register_plugin(EventLoopPlugin(), name=PLUGIN)
+        self.n_workers = len(await self._workers())
+
+    async def _workers(self) -> list[str]:
+        """The workers' addresses, asked of the scheduler (the client's cached view lags)."""
+        nthreads = self.client.nthreads()
+        if inspect.isawaitable(nthreads):
+            nthreads = await nthreads
+        return sorted(nthreads)
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self._cluster is not None:
+            await self._cluster.close()
+            self._cluster = None
+
+    async def __aenter__(self) -> DaskRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def creations_per_worker(self) -> dict[str, int]:
+        """Clients each worker's registry has created (one per client kind is the goal)."""
+        from ._dask_worker import creations
+
+        assert self.client is not None
+        workers = await self._workers()
+        futures = [
+            self.client.submit(creations, workers=[w], allow_other_workers=False, pure=False)
+            for w in workers
+        ]
+        return dict(zip(workers, await self.client.gather(futures), strict=True))
+
+    def _spec(self, stage: Any) -> _StageSpec:
+        rate = stage.rate
+        if rate is not None and not isinstance(rate, Rate):
+            raise TypeError(
+                f"stage {stage.name!r}: a DaskRunner stage takes a Rate (shared out among the "
+                "workers), not a limiter object, which cannot cross processes"
+            )
+        if rate is not None:
+            share = self.n_workers
+            rate = Rate(per_second=rate.per_second / share, burst=max(1.0, rate.burst / share))
+        return _StageSpec(
+            key=f"{stage.name}-{uuid.uuid4().hex}",
+            name=stage.name,
+            fn=stage.fn,
+            setup=stage.setup,
+            retry=stage.retry,
+            rate=rate,
+            timeout_s=stage.timeout_s,
+            concurrency=self.concurrency_per_worker,
+        )
+
+    async def run_stage(
+        self, stage: Any, upstream: AsyncIterator[Any], value_of: Callable[[Any], Any]
+    ) -> AsyncIterator[tuple[Any, bool, Any, int, float]]:
+        """Send ``upstream``'s items in batches; yield ``(item, ok, value or error, attempts,
+        elapsed_s)`` per item as batches finish."""
+        from ._dask_worker import StageActor
+
+        await self.start()
+        client = self.client
+        spec = self._spec(stage)
+        workers = await self._workers()
+        # one actor per worker: batches go straight to it, not through the scheduler (a task
+        # costs the scheduler about 3 ms here; an actor call 0.3 ms)
+        actors = [
+            await client.submit(
+                StageActor, spec, actor=True, workers=[w], allow_other_workers=False, pure=False
+            )
+            for w in workers
+        ]
+        try:
+            await asyncio.gather(*(a.prepare() for a in actors))
+        except Exception as exc:
+            raise PipelineError(
+                f"setup of stage {stage.name!r} failed on a worker: {type(exc).__name__}: {exc}"
+            ) from exc
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.batch_size * 2)
+        end = object()
+
+        async def pump() -> None:
+            try:
+                async for item in upstream:
+                    await queue.put(item)
+            finally:
+                await queue.put(end)
+
+        async def call(actor: Any, values: list[Any]) -> list[Any]:
+            result: Batch = await actor.run(Batch(values))
+            return result.items
+
+        loop = asyncio.get_running_loop()
+        pumper = loop.create_task(pump())
+        in_flight: dict[asyncio.Task[list[Any]], tuple[int, list[Any]]] = {}
+        load = [0] * len(actors)
+        exhausted = False
+        try:
+            while in_flight or not exhausted:
+                while not exhausted and len(in_flight) < self.batches_per_worker * len(actors):
+                    batch, exhausted = await self._batch(queue, end, bool(in_flight))
+                    if not batch:
+                        break
+                    index = load.index(min(load))  # the least busy worker
+                    load[index] += 1
+                    task = loop.create_task(call(actors[index], [value_of(i) for i in batch]))
+                    self.tasks += 1
+                    in_flight[task] = (index, batch)
+                if not in_flight:
+                    continue
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index, batch = in_flight.pop(task)
+                    load[index] -= 1
+                    error = task.exception()
+                    if error is not None:  # the call itself failed (a worker died)
+                        for item in batch:
+                            yield item, False, error, 1, 0.0
+                        continue
+                    for item, (ok, value, attempts, elapsed) in zip(
+                        batch, task.result(), strict=True
+                    ):
+                        yield item, ok, value, attempts, elapsed
+        finally:
+            pumper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumper
+            for task in in_flight:
+                task.cancel()
+            del actors  # releases the actors on the workers
+
+    async def _batch(
+        self, queue: asyncio.Queue[Any], end: object, busy: bool
+    ) -> tuple[list[Any], bool]:
+        """Up to ``batch_size`` items: wait for the first (unless batches are in flight and
+        none is ready), then up to ``linger_s`` for the rest."""
+        batch: list[Any] = []
+        if busy and queue.empty():
+            return batch, False
+        first = await queue.get()
+        if first is end:
+            return batch, True
+        batch.append(first)
+        deadline = time.perf_counter() + self.linger_s
+        while len(batch) < self.batch_size:
+            if queue.empty():
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item = queue.get_nowait()
+            if item is end:
+                return batch, True
+            batch.append(item)
+        return batch, False

@@ -1,0 +1,48 @@
+"""Stage functions for the DaskRunner tests: module-level, so workers import them by name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import slipstream as ss
+
+ATTEMPTS: dict[int, int] = {}  # per worker process
+
+
+class Handshake:
+    """A client whose creation the worker's registry counts."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str, raw: str) -> None:  # pickle cannot rebuild this
+        super().__init__(message)
+        self.detail = raw
+
+
+async def setup() -> Handshake:
+    return await ss.default_registry().get("handshake", Handshake)
+
+
+async def failing_setup() -> Any:
+    raise ConnectionRefusedError("the model server is down")
+
+
+async def work(n: int, client: Handshake) -> dict[str, Any]:
+    await asyncio.sleep(0.001)
+    ATTEMPTS[n] = ATTEMPTS.get(n, 0) + 1
+    if n % 10 == 9:
+        raise ss.Skip(f"item {n} is empty")
+    if n == 13:
+        raise Unpicklable("answer does not validate", f"raw answer {n}")
+    if n % 7 == 0 and ATTEMPTS[n] == 1:
+        raise ConnectionResetError("transient")
+    return {"key": str(n), "value": n * 2, "pid": client.pid}
+
+
+def noop(n: int) -> int:
+    return n
