@@ -29,3 +29,10 @@ async def check() -> None:
         return url.encode()
 
     assert_type(await wrapped("x"), bytes)
+
+    pipeline = ss.Pipeline(range(3), [ss.Stage(fetch, concurrency=2)], key=str)
+    assert_type(pipeline, ss.Pipeline[int])
+    assert_type(await pipeline.run(retry_failed=False), ss.RunReport)
+    assert_type(pipeline.plan(10), ss.Plan)
+    async with ss.Checkpoint("c.sqlite") as cp:
+        assert_type(await cp.keys("run", "done"), set[str])
