@@ -69,6 +69,7 @@ class Settings:
     run_id: str = "annotation"
     batch_size: int = 100
     runner: Any = None  # an ss.DaskRunner: the LLM stage runs on its workers
+    model: str = "annotator"  # the model name a real OpenAI-compatible server serves
 
 
 @dataclass
@@ -139,7 +140,7 @@ async def annotate_one(value: tuple[str, str, str], ctx: dict[str, Any]) -> dict
     if isinstance(model, Exception):
         raise model
     response = await ctx["client"].post(
-        "/v1/chat/completions", json=prompt(document, ctx["schemas"][schema_id])
+        "/v1/chat/completions", json=prompt(document, ctx["schemas"][schema_id], ctx["model"])
     )
     response.raise_for_status()
     raw = response.json()["choices"][0]["message"]["content"]
@@ -151,12 +152,14 @@ async def annotate_one(value: tuple[str, str, str], ctx: dict[str, Any]) -> dict
     return Result(f"{asset_id}:{schema_id}", asset_id, schema_id, label).row()
 
 
-async def remote_setup(endpoint: str, concurrency: int, schemas: list[dict[str, Any]]) -> Any:
+async def remote_setup(
+    endpoint: str, concurrency: int, schemas: list[dict[str, Any]], model: str
+) -> Any:
     """``llm_setup`` on a Dask worker: the worker process's registry holds its one client."""
     client = await ss.default_registry().get(
         "llm", functools.partial(connect_llm, endpoint, concurrency)
     )
-    return {"client": client, **compile_all(schemas)}
+    return {"client": client, "model": model, **compile_all(schemas)}
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -190,7 +193,8 @@ def build(
 
     async def llm_setup() -> dict[str, Any]:
         connect = functools.partial(connect_llm, settings.endpoint, settings.concurrency)
-        return {"client": await registry.get("llm", connect), **compile_all(schemas)}
+        client = await registry.get("llm", connect)
+        return {"client": client, "model": settings.model, **compile_all(schemas)}
 
     async def classify(value: tuple[str, str, str], ctx: dict[str, Any]) -> dict[str, Any]:
         if isinstance(ctx["models"][value[1]], Exception):
@@ -233,7 +237,9 @@ def build(
             classify, setup=llm_setup, concurrency=settings.concurrency, rate=rate, retry=retry
         )
     else:  # module-level functions: the workers import them by name
-        setup = functools.partial(remote_setup, settings.endpoint, settings.concurrency, schemas)
+        setup = functools.partial(
+            remote_setup, settings.endpoint, settings.concurrency, schemas, settings.model
+        )
         llm = ss.Stage(
             annotate_one,
             name="classify",
@@ -300,6 +306,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="calls per second; 0: none")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--runner", choices=["local", "dask"], default="local")
+    parser.add_argument("--model", default="annotator", help="the model the endpoint serves")
     args = parser.parse_args()
     assets_dir = Path(args.data) / "assets"
     ids = [f"asset-{i:05d}" for i in range(args.assets)]
@@ -313,6 +320,7 @@ def main() -> None:
         rate_per_s=args.rate,
         checkpoint=args.checkpoint,
         run_id=args.run_id,
+        model=args.model,
         runner=ss.DaskRunner(concurrency_per_worker=args.concurrency // 2)
         if args.runner == "dask"
         else None,

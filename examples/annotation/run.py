@@ -92,12 +92,15 @@ async def run_naive(
     title: str,
     ideal: float,
     sample: int | None = None,
+    model: str = "annotator",
 ) -> Column:
     await workload.prepare_db(db, reset=True)
     total = len(ids) * len(schemas)
     if sample is not None and sample < total:
         per = max(1, sample // len(schemas))
-        stats = await naive.annotate(url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S)
+        stats = await naive.annotate(
+            url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S, model=model
+        )
         factor = total / (per * len(schemas))
         return Column(
             title,
@@ -112,7 +115,9 @@ async def run_naive(
             stats.timeline,
             note=f"extrapolated from {per * len(schemas)} pairs",
         )
-    stats = await naive.annotate(url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S)
+    stats = await naive.annotate(
+        url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S, model=model
+    )
     return Column(
         title,
         stats.seconds,
@@ -137,6 +142,7 @@ async def run_fast(
     ideal: float,
     progress: bool,
     runner: str = "local",
+    model: str = "annotator",
 ) -> Column:
     await workload.prepare_db(db, reset=True)
     dask = runner == "dask"
@@ -147,6 +153,7 @@ async def run_fast(
         handshake_s=HANDSHAKE_S,
         concurrency=CONCURRENCY,
         rate_per_s=RATE,
+        model=model,
         runner=ss.DaskRunner(concurrency_per_worker=CONCURRENCY // 2) if dask else None,
     )
     report, counters = await fast.annotate(settings, ids, schemas, progress=progress)
@@ -223,6 +230,19 @@ def chart(columns: list[Column], path: Path) -> None:
     plt.close(fig)
 
 
+async def preflight(url: str, db: str | None) -> None:
+    """A wrong endpoint or database is a clear error before any work, for the naive run too."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            (await client.get(f"{url}/v1/models")).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConnectionError(f"the endpoint {url} does not answer /v1/models: {exc}") from exc
+    if db:
+        await workload.prepare_db(db)
+
+
 async def demo(args: argparse.Namespace) -> list[Column]:
     out = Path(args.output)
     data = out / "data"
@@ -234,6 +254,7 @@ async def demo(args: argparse.Namespace) -> list[Column]:
     ids = workload.make_assets(assets, max_assets)
     columns: list[Column] = []
     with endpoint(args.endpoint) as url:
+        await preflight(url, args.db)
         for n_assets, n_schemas in shapes:
             schemas = workload.make_schemas(n_schemas)
             shape = f"{n_assets}x{n_schemas}"
@@ -252,6 +273,7 @@ async def demo(args: argparse.Namespace) -> list[Column]:
                     f"naive {shape}",
                     ideal,
                     sample,
+                    model=args.model,
                 )
             )
             print(f"{shape}: slipstream pipeline ...", flush=True)
@@ -266,6 +288,7 @@ async def demo(args: argparse.Namespace) -> list[Column]:
                     ideal,
                     progress=not args.quiet,
                     runner=args.runner,
+                    model=args.model,
                 )
             )
     return columns
@@ -279,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL")
     parser.add_argument("--output", default="demo-output")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--model", default="annotator", help="the model the endpoint serves")
     parser.add_argument(
         "--runner",
         choices=["local", "dask"],
@@ -289,7 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.assets < 0 or args.schemas < 1:
         parser.error("--assets must be >= 0 and --schemas >= 1")
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    columns = asyncio.run(demo(args))
+    try:
+        columns = asyncio.run(demo(args))
+    except (ConnectionError, ss.PipelineError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
     from rich.console import Console
 
     Console().print(table(columns))

@@ -171,10 +171,11 @@ def _name(schema: Any) -> str:
     return str(schema.get("$id", "?")) if isinstance(schema, dict) else "?"
 
 
-def prompt(document: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """The chat-completions request body for one asset x schema."""
+def prompt(document: str, schema: dict[str, Any], model: str = "annotator") -> dict[str, Any]:
+    """The chat-completions request body for one asset x schema (``model``: the name the
+    endpoint serves; the emulator takes any)."""
     return {
-        "model": "annotator",
+        "model": model,
         "temperature": 0,
         "messages": [
             {"role": "system", "content": "Annotate the document. Answer with JSON only."},
