@@ -103,3 +103,20 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path, args: list[str], messag
     assert 2 == result.returncode
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.realtime
+def test_demo_runs_one_shape_end_to_end(tmp_path: Path) -> None:
+    result = slipstream(
+        tmp_path, "demo", "--assets", "3", "--schemas", "1", "--quiet", "--output", "out"
+    )
+    assert 0 == result.returncode, result.stderr
+    assert "every result verified" in result.stdout
+    assert (tmp_path / "out" / "timeline.png").stat().st_size > 5_000
+
+
+def test_demo_with_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> None:
+    result = slipstream(tmp_path, "demo", "--endpoint", "http://127.0.0.1:1", "--quiet")
+    assert 2 == result.returncode
+    assert "does not answer /v1/models" in result.stderr
+    assert "Traceback" not in result.stderr

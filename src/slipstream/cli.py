@@ -145,6 +145,7 @@ def _demo(argv: Sequence[str]) -> int:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return int(module.main(list(argv)))
 
