@@ -189,12 +189,17 @@ async def shapes(quick: bool, tmp: Path) -> dict[str, Any]:
         print("8 x 2: slipstream x3 ...", flush=True)
         runs = [await fast_run(url, tmp, ids[:8], schemas) for _ in range(3)]
         slip = statistics.median(r.elapsed_s for r, _ in runs)
+        if nv.ok < 12:  # the baseline must do the job too, or the comparison means nothing
+            raise SystemExit(f"the naive loop stored {nv.ok} of 16 results")
         figures["seed_shape"] = shape_figures(nv.seconds, slip, 16)
+        figures["seed_shape"]["naive_lost"] = nv.lost
         figures["creations_naive_seed_shape"] = nv.client_creations
         # at scale
         schemas = workload.make_schemas(3)
         print("500 x 3: naive on 24 pairs (extrapolated) ...", flush=True)
         sample = await naive_run(url, tmp, ids[:8], schemas)
+        if sample.ok < 18:
+            raise SystemExit(f"the naive loop stored {sample.ok} of 24 results")
         naive_scale = sample.seconds * 1500 / 24
         print("500 x 3: slipstream ...", flush=True)
         repeats = 1 if quick else 3

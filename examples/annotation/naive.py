@@ -54,7 +54,7 @@ async def annotate(
     db: str,
     *,
     handshake_s: float = 0.25,
-    model: str = "annotator",
+    model_name: str = "annotator",
 ) -> NaiveStats:
     stats = NaiveStats()
     start = time.perf_counter()
@@ -82,7 +82,7 @@ async def annotate(
                         t0 = time.perf_counter() - start
                         stats.calls += 1
                         response = await llm.post(
-                            "/v1/chat/completions", json=prompt(document, schema, model)
+                            "/v1/chat/completions", json=prompt(document, schema, model_name)
                         )
                         stats.timeline.append((t0, time.perf_counter() - start))
                         response.raise_for_status()

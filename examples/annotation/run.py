@@ -99,7 +99,7 @@ async def run_naive(
     if sample is not None and sample < total:
         per = max(1, sample // len(schemas))
         stats = await naive.annotate(
-            url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S, model=model
+            url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S, model_name=model
         )
         factor = total / (per * len(schemas))
         return Column(
@@ -116,7 +116,7 @@ async def run_naive(
             note=f"extrapolated from {per * len(schemas)} pairs",
         )
     stats = await naive.annotate(
-        url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S, model=model
+        url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S, model_name=model
     )
     return Column(
         title,
