@@ -150,3 +150,24 @@ def test_sigkill_at_random_moments_loses_nothing_and_keeps_one_row_each(tmp_path
     assert {str(i): i * 3 for i in range(n)} == results  # none lost, one row each
     # rewrites happen only for items committed but not yet marked when the kill came
     assert n <= writes <= n + kills * 25 * 2
+
+
+@pytest.mark.realtime
+def test_sigterm_pauses_cleanly_and_the_next_run_finishes(tmp_path: Path) -> None:
+    n = 600
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    args = [sys.executable, str(WORKER), str(tmp_path), str(n)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 20
+    while written(tmp_path) < 100 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert 0 == proc.returncode
+    state, ok, _ = out.split()[1:4]
+    assert "paused" == state
+    assert int(ok) == written(tmp_path)  # what it took, it committed before returning
+    assert 100 <= int(ok) < n
+    final = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert f"STATE finished {n - int(ok)} {ok}" == final.stdout.strip()
+    assert n == written(tmp_path)

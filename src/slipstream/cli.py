@@ -93,8 +93,7 @@ async def _run(args: argparse.Namespace, *, resume: bool) -> int:
         retry_failed=getattr(args, "retry_failed", False),
         handle_signals=True,
     )
-    if pipeline.checkpoint is not None:
-        await pipeline.checkpoint.aclose()
+    await pipeline.aclose()
     _print_report(report)
     if report.state != "finished":
         return 3

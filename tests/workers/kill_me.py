@@ -50,7 +50,7 @@ def main(folder: Path, n: int) -> None:
         batch_size=25,
         max_delay_s=0.05,
     )
-    report = asyncio.run(pipeline.run())
+    report = asyncio.run(pipeline.run(handle_signals=True))
     print("STATE", report.state, report.ok, report.already_done, flush=True)
 
 

@@ -165,6 +165,7 @@ class Checkpoint:
         self._pg = self.target.startswith(("postgresql://", "postgres://"))
         self._sqlite = None if self._pg else _SqliteStore(Path(self.target))
         self._pool: Any = None
+        self._open = False
         self.writes = 0  # transactions written: the checkpoint's database round trips
 
     def __repr__(self) -> str:
@@ -178,8 +179,12 @@ class Checkpoint:
         await self.aclose()
 
     async def open(self) -> None:
+        """Open (and check) the store; a no-op when it is open already."""
+        if self._open:
+            return
         if self._sqlite is not None:
             await self._sqlite.call(self._sqlite.open)
+            self._open = True
             return
         try:
             import asyncpg  # type: ignore[import-untyped]
@@ -193,8 +198,10 @@ class Checkpoint:
             raise CheckpointError(f"cannot reach the checkpoint database: {exc}") from exc
         async with self._pool.acquire() as conn:
             await conn.execute(_SCHEMA_PG)
+        self._open = True
 
     async def aclose(self) -> None:
+        self._open = False
         if self._sqlite is not None:
             await self._sqlite.call(self._sqlite.close)
         elif self._pool is not None:

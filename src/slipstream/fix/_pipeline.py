@@ -533,6 +533,18 @@ class Pipeline(Generic[T]):
             failures=tuple(run.failures[:100]),
         )
 
+    async def aclose(self) -> None:
+        """Close the checkpoint (``async with pipeline:`` does it on exit); a later run or
+        ``status()`` opens it again."""
+        if self.checkpoint is not None:
+            await self.checkpoint.aclose()
+
+    async def __aenter__(self) -> Pipeline[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def status(self) -> Any:
         """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run)."""
         if self.checkpoint is None:
