@@ -206,25 +206,24 @@ def table(columns: list[Column]) -> Any:
 
 
 def chart(columns: list[Column], path: Path) -> None:
+    """Each LLM call as a line from its start to its end; a naive run and the pipeline run of
+    the same shape share their time axis, so their lengths compare at a glance."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.2 * len(columns) + 0.5))
-    for ax, c in zip(axes if len(columns) > 1 else [axes], columns, strict=True):
+    fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.2 * len(columns) + 0.5), squeeze=False)
+    for row, c in enumerate(columns):
+        ax = axes[row][0]
         for i, (start, end) in enumerate(sorted(c.timeline)):
-            ax.plot(
-                [start, end],
-                [i, i],
-                color="tab:blue" if "slip" in c.title else "tab:red",
-                linewidth=1,
-            )
+            color = "tab:blue" if c.title.startswith("slip") else "tab:red"
+            ax.plot([start, end], [i, i], color=color, linewidth=1)
         ax.set_title(f"{c.title}: {c.seconds:.2f} s ({c.note or 'measured'})", fontsize=9)
         ax.set_ylabel("LLM call")
-        ax.set_xlim(left=0)
-    axes_list = axes if len(columns) > 1 else [axes]
-    axes_list[-1].set_xlabel("seconds since the run started")
+        pair = columns[row - row % 2 : row - row % 2 + 2]
+        ax.set_xlim(0, max(max((e for _, e in p.timeline), default=0.0) for p in pair) * 1.02)
+    axes[-1][0].set_xlabel("seconds since the run started")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -320,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rich.console import Console
 
-    Console().print(table(columns))
+    Console(width=None if sys.stdout.isatty() else 100).print(table(columns))
     png = Path(args.output) / "timeline.png"
     chart(columns, png)
     for naive_col, fast_col in zip(columns[::2], columns[1::2], strict=True):
