@@ -49,17 +49,23 @@ sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "examples" / "annotation"))
 import fast  # noqa: E402  (examples/ is not a package)
 import naive  # noqa: E402
+import run  # noqa: E402  (the demo: its workload shape and ideal bound are the benchmark's)
 import workload  # noqa: E402
 from _serving import running  # noqa: E402
+from run import CONCURRENCY, HANDSHAKE_S, LATENCY_MS, RATE, SIGMA  # noqa: E402
 
 EMULATOR = ROOT / "examples" / "annotation" / "emulator.py"
-LATENCY_MS, SIGMA, RATE, HANDSHAKE_S, CONCURRENCY = 80.0, 0.3, 300.0, 0.25, 32
 MEAN_LATENCY_S = LATENCY_MS / 1000 * math.exp(SIGMA**2 / 2)
 
 
 def ideal_s(n_calls: int) -> float:
-    pace = min(CONCURRENCY / MEAN_LATENCY_S, RATE)
-    return HANDSHAKE_S + MEAN_LATENCY_S + n_calls / pace
+    return run.ideal_s(
+        n_calls,
+        latency_s=MEAN_LATENCY_S,
+        concurrency=CONCURRENCY,
+        rate=RATE,
+        handshake_s=HANDSHAKE_S,
+    )
 
 
 async def naive_run(url: str, tmp: Path, ids: list[str], schemas: list[dict[str, Any]]) -> Any:

@@ -203,3 +203,42 @@ def test_the_llm_stage_on_dask_gives_the_same_results(tmp_path: Path, steady: st
     garbage = {f.key: f for f in asyncio.run(failures())}["asset-00000:schema-1"]
     assert garbage.error.startswith("AnswerInvalid")  # it travelled back from the worker as itself
     assert "is_technical" in json.loads(garbage.detail)
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1, real HTTP; yields the bucket's URL."""
+    pytest.importorskip("boto3")
+    server_mod = pytest.importorskip("moto.server")
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"s3://assets/batch-1?endpoint=http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_assets_from_an_s3_bucket(tmp_path: Path, steady: str, s3_bucket: str) -> None:
+    ids = workload.make_assets(tmp_path / "assets", 6)
+    assert 6 == asyncio.run(workload.fill_bucket(s3_bucket, tmp_path / "assets"))
+    store = asyncio.run(workload.S3Store.connect(s3_bucket))
+    store.client.delete_object(Bucket="assets", Key="batch-1/asset-00002.txt")
+    schemas = workload.make_schemas(2)
+    report, _ = asyncio.run(
+        fast.annotate(settings(tmp_path, steady, storage=s3_bucket), ids, schemas)
+    )
+    assert (10, 2, 0) == (report.ok, report.skipped, report.failed)  # the deleted asset: skipped
+    (tmp_path / "assets" / "asset-00002.txt").unlink()
+    assert workload.expected(tmp_path / "assets", ids, schemas) == asyncio.run(
+        workload.stored(str(tmp_path / "r.sqlite"))
+    )
+    wrong = s3_bucket.replace("s3://assets/", "s3://no-such-bucket/")
+    with pytest.raises(ss.PipelineError, match="no-such-bucket"):
+        asyncio.run(fast.annotate(settings(tmp_path, steady, storage=wrong), ids, schemas))

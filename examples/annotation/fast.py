@@ -38,7 +38,9 @@ from workload import (
     InvalidSchema,
     ObjectStore,
     Result,
+    S3Store,
     compile_schema,
+    connect_store,
     is_postgres,
     prepare_db,
     prompt,
@@ -70,6 +72,7 @@ class Settings:
     batch_size: int = 100
     runner: Any = None  # an ss.DaskRunner: the LLM stage runs on its workers
     model: str = "annotator"  # the model name a real OpenAI-compatible server serves
+    storage: str | None = None  # s3://bucket/prefix?endpoint=URL: assets from S3, not assets_dir
 
 
 @dataclass
@@ -178,12 +181,12 @@ def build(
     """The pipeline: (asset, schema) pairs -> fetch -> classify -> annotations table."""
     documents = ss.Cache(max_entries=10_000)
 
-    async def storage_setup() -> ObjectStore:
-        return await registry.get(
-            "storage", lambda: ObjectStore.connect(settings.assets_dir, settings.handshake_s)
-        )
+    location = settings.storage or settings.assets_dir
 
-    async def fetch(pair: tuple[str, str], storage: ObjectStore) -> tuple[str, str, str]:
+    async def storage_setup() -> ObjectStore | S3Store:
+        return await registry.get("storage", lambda: connect_store(location, settings.handshake_s))
+
+    async def fetch(pair: tuple[str, str], storage: ObjectStore | S3Store) -> tuple[str, str, str]:
         asset_id, schema_id = pair
         try:
             document = await documents.get_or_load(asset_id, lambda: storage.get(asset_id))

@@ -26,8 +26,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import (
-    ObjectStore,
     compile_schema,
+    connect_store,
     is_postgres,
     prompt,
 )
@@ -48,7 +48,7 @@ class NaiveStats:
 
 async def annotate(
     endpoint: str,
-    assets_dir: Path,
+    assets_dir: Path | str,
     asset_ids: list[str],
     schemas: list[dict[str, Any]],
     db: str,
@@ -72,7 +72,7 @@ async def annotate(
                 result = None
                 try:
                     # BEFORE: new providers for every asset x schema
-                    storage = await ObjectStore.connect(assets_dir, handshake_s)
+                    storage = await connect_store(assets_dir, handshake_s)
                     stats.client_creations += 1
                     async with httpx.AsyncClient(base_url=endpoint, timeout=30) as llm:
                         stats.client_creations += 1

@@ -38,11 +38,13 @@ LATENCY_MS, SIGMA, RATE, P5XX, HANDSHAKE_S, CONCURRENCY = 80.0, 0.3, 300.0, 0.02
 NAIVE_SAMPLE = 24  # pairs the naive loop runs at scale before extrapolating
 
 
-def ideal_s(n_calls: int, *, latency_s: float, concurrency: int, rate: float) -> float:
+def ideal_s(
+    n_calls: int, *, latency_s: float, concurrency: int, rate: float, handshake_s: float
+) -> float:
     """The physical bound: one handshake, then the calls at the pace the endpoint's latency,
     the concurrency and its rate limit allow, plus one latency to drain."""
     pace = min(concurrency / latency_s, rate) if rate else concurrency / latency_s
-    return HANDSHAKE_S + latency_s + n_calls / pace
+    return handshake_s + latency_s + n_calls / pace
 
 
 @dataclass
@@ -93,13 +95,20 @@ async def run_naive(
     ideal: float,
     sample: int | None = None,
     model: str = "annotator",
+    storage: str | None = None,
 ) -> Column:
     await workload.prepare_db(db, reset=True)
     total = len(ids) * len(schemas)
     if sample is not None and sample < total:
         per = max(1, sample // len(schemas))
         stats = await naive.annotate(
-            url, assets, ids[:per], schemas, db, handshake_s=HANDSHAKE_S, model_name=model
+            url,
+            storage or assets,
+            ids[:per],
+            schemas,
+            db,
+            handshake_s=HANDSHAKE_S,
+            model_name=model,
         )
         factor = total / (per * len(schemas))
         return Column(
@@ -116,7 +125,7 @@ async def run_naive(
             note=f"extrapolated from {per * len(schemas)} pairs",
         )
     stats = await naive.annotate(
-        url, assets, ids, schemas, db, handshake_s=HANDSHAKE_S, model_name=model
+        url, storage or assets, ids, schemas, db, handshake_s=HANDSHAKE_S, model_name=model
     )
     return Column(
         title,
@@ -143,6 +152,7 @@ async def run_fast(
     progress: bool,
     runner: str = "local",
     model: str = "annotator",
+    storage: str | None = None,
 ) -> Column:
     await workload.prepare_db(db, reset=True)
     dask = runner == "dask"
@@ -154,6 +164,7 @@ async def run_fast(
         concurrency=CONCURRENCY,
         rate_per_s=RATE,
         model=model,
+        storage=storage,
         runner=ss.DaskRunner(concurrency_per_worker=CONCURRENCY // 2) if dask else None,
     )
     report, counters = await fast.annotate(settings, ids, schemas, progress=progress)
@@ -251,6 +262,8 @@ async def demo(args: argparse.Namespace) -> list[Column]:
     max_assets = max(a for a, _ in shapes)
     assets = data / "assets"
     ids = workload.make_assets(assets, max_assets)
+    if args.storage:  # an S3-compatible bucket: put the assets there first
+        await workload.fill_bucket(args.storage, assets)
     columns: list[Column] = []
     with endpoint(args.endpoint) as url:
         await preflight(url, args.db)
@@ -258,7 +271,12 @@ async def demo(args: argparse.Namespace) -> list[Column]:
             schemas = workload.make_schemas(n_schemas)
             shape = f"{n_assets}x{n_schemas}"
             ideal = ideal_s(
-                n_assets * n_schemas, latency_s=mean_latency, concurrency=CONCURRENCY, rate=RATE
+                n_assets * n_schemas,
+                latency_s=mean_latency,
+                concurrency=CONCURRENCY,
+                rate=RATE,
+                # an S3 bucket's handshake is real and not configured; a directory's is
+                handshake_s=0.0 if args.storage else HANDSHAKE_S,
             )
             sample = None if n_assets * n_schemas <= 48 else NAIVE_SAMPLE
             print(f"{shape}: naive loop ...", flush=True)
@@ -273,6 +291,7 @@ async def demo(args: argparse.Namespace) -> list[Column]:
                     ideal,
                     sample,
                     model=args.model,
+                    storage=args.storage,
                 )
             )
             print(f"{shape}: slipstream pipeline ...", flush=True)
@@ -288,6 +307,7 @@ async def demo(args: argparse.Namespace) -> list[Column]:
                     progress=not args.quiet,
                     runner=args.runner,
                     model=args.model,
+                    storage=args.storage,
                 )
             )
     return columns
@@ -303,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--model", default="annotator", help="the model the endpoint serves")
     parser.add_argument(
+        "--storage", default=None, help="s3://bucket/prefix?endpoint=URL: read assets from S3"
+    )
+    parser.add_argument(
         "--runner",
         choices=["local", "dask"],
         default="local",
@@ -314,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).mkdir(parents=True, exist_ok=True)
     try:
         columns = asyncio.run(demo(args))
-    except (ConnectionError, ss.PipelineError) as exc:
+    except (ConnectionError, FileNotFoundError, ss.PipelineError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     from rich.console import Console
