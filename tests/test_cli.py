@@ -106,12 +106,26 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path, args: list[str], messag
 
 
 @pytest.mark.realtime
-def test_demo_runs_one_shape_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["local", "dask"])
+def test_demo_runs_one_shape_end_to_end(tmp_path: Path, runner: str) -> None:
+    if runner == "dask":
+        pytest.importorskip("distributed")
     result = slipstream(
-        tmp_path, "demo", "--assets", "3", "--schemas", "1", "--quiet", "--output", "out"
+        tmp_path,
+        "demo",
+        "--assets",
+        "3",
+        "--schemas",
+        "1",
+        "--quiet",
+        "--output",
+        "out",
+        "--runner",
+        runner,
     )
     assert 0 == result.returncode, result.stderr
     assert "every result verified" in result.stdout
+    assert ("(dask)" in result.stdout) == (runner == "dask")
     assert (tmp_path / "out" / "timeline.png").stat().st_size > 5_000
 
 

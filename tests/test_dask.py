@@ -88,3 +88,17 @@ def test_bad_runner_arguments() -> None:
         ss.Stage(abs, runner=object())
     with pytest.raises(ValueError, match="'cache'"):
         ss.Stage(abs, runner=ss.DaskRunner(), cache=ss.Cache())
+
+
+def test_a_worker_that_dies_fails_its_batch_and_the_rest_carries_on() -> None:
+    async def main() -> ss.RunReport:
+        async with ss.DaskRunner(batch_size=5) as runner:
+            stage = ss.Stage(dask_jobs.crash_on_five, runner=runner)
+            return await asyncio.wait_for(ss.Pipeline(range(40), [stage]).run(), 60)
+
+    report = asyncio.run(main())
+    failed = sorted(int(key) for key, _, _ in report.failures)
+    assert 5 in failed  # the batch whose item killed its worker is failed, not lost
+    assert all(5 <= k < 15 for k in failed)  # at most that batch and one more in flight there
+    assert 40 == report.ok + report.failed
+    assert all("worker" in error.lower() for _, _, error in report.failures)

@@ -46,3 +46,9 @@ async def work(n: int, client: Handshake) -> dict[str, Any]:
 
 def noop(n: int) -> int:
     return n
+
+
+def crash_on_five(n: int) -> int:
+    if n == 5:
+        os._exit(1)  # the worker process dies mid-batch
+    return n

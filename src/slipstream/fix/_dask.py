@@ -234,23 +234,19 @@ class DaskRunner:
         from ._dask_worker import StageActor
 
         await self.start()
-        client = self.client
         spec = self._spec(stage)
         workers = await self._workers()
         # one actor per worker: batches go straight to it, not through the scheduler (a task
         # costs the scheduler about 3 ms here; an actor call 0.3 ms)
-        actors = [
-            await client.submit(
-                StageActor, spec, actor=True, workers=[w], allow_other_workers=False, pure=False
-            )
-            for w in workers
-        ]
         try:
-            await asyncio.gather(*(a.prepare() for a in actors))
+            actors: list[Any] = list(
+                await asyncio.gather(*(self._actor(StageActor, spec, [w]) for w in workers))
+            )
         except Exception as exc:
             raise PipelineError(
                 f"setup of stage {stage.name!r} failed on a worker: {type(exc).__name__}: {exc}"
             ) from exc
+        replacements = len(workers)  # a dead worker's actor is replaced, up to this many times
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.batch_size * 2)
         end = object()
 
@@ -269,28 +265,53 @@ class DaskRunner:
         pumper = loop.create_task(pump())
         in_flight: dict[asyncio.Task[list[Any]], tuple[int, list[Any]]] = {}
         load = [0] * len(actors)
+        dead: set[int] = set()
+        spare: asyncio.Task[Any] | None = None  # a replacement actor being made
         exhausted = False
         try:
             while in_flight or not exhausted:
-                while not exhausted and len(in_flight) < self.batches_per_worker * len(actors):
+                if spare is not None and spare.done():
+                    if not spare.cancelled() and spare.exception() is None:
+                        actors.append(spare.result())
+                        load.append(0)
+                    spare = None
+                live = len(actors) - len(dead)
+                if not live and spare is None and not in_flight:
+                    raise PipelineError(f"stage {stage.name!r}: every Dask worker was lost")
+                while not exhausted and live and len(in_flight) < self.batches_per_worker * live:
                     batch, exhausted = await self._batch(queue, end, bool(in_flight))
                     if not batch:
                         break
-                    index = load.index(min(load))  # the least busy worker
+                    index = min(  # the least busy live worker
+                        (i for i in range(len(actors)) if i not in dead), key=load.__getitem__
+                    )
                     load[index] += 1
                     task = loop.create_task(call(actors[index], [value_of(i) for i in batch]))
                     self.tasks += 1
                     in_flight[task] = (index, batch)
-                if not in_flight:
+                waiting: set[asyncio.Task[Any]] = set(in_flight)
+                if spare is not None:
+                    waiting.add(spare)
+                if not waiting:
                     continue
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
+                    if task not in in_flight:
+                        continue  # the spare: taken in at the top of the loop
                     index, batch = in_flight.pop(task)
                     load[index] -= 1
                     error = task.exception()
-                    if error is not None:  # the call itself failed (a worker died)
+                    if error is not None:  # the call itself failed: its worker died
+                        # the batch fails (one of its items may be what killed the worker:
+                        # running it again elsewhere could kill another); later batches go to
+                        # the live actors and to a replacement, if the cluster has a worker
                         for item in batch:
                             yield item, False, error, 1, 0.0
+                        if index not in dead:
+                            dead.add(index)
+                            if replacements > 0 and spare is None:
+                                replacements -= 1
+                                spare = loop.create_task(self._actor(StageActor, spec, None))
                         continue
                     for item, (ok, value, attempts, elapsed) in zip(
                         batch, task.result(), strict=True
@@ -302,7 +323,24 @@ class DaskRunner:
                 await pumper
             for task in in_flight:
                 task.cancel()
+            if spare is not None:
+                spare.cancel()
+                with contextlib.suppress(BaseException):
+                    await spare
             del actors  # releases the actors on the workers
+
+    async def _actor(self, cls: Any, spec: _StageSpec, workers: list[str] | None) -> Any:
+        """An actor for ``spec`` (on ``workers``, or where the scheduler likes), set up."""
+        actor = await self.client.submit(
+            cls,
+            spec,
+            actor=True,
+            workers=workers,
+            allow_other_workers=workers is None,
+            pure=False,
+        )
+        await actor.prepare()
+        return actor
 
     async def _batch(
         self, queue: asyncio.Queue[Any], end: object, busy: bool
