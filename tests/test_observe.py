@@ -7,9 +7,14 @@ import contextvars
 import gc
 import logging
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,6 +139,20 @@ class TestOffload:
     def test_process(self, arun: Run) -> None:
         """kind='process' runs in the bounded process pool."""
         assert 144 == arun(ss.offload(square, 12, kind="process"))
+
+    @pytest.mark.realtime
+    def test_pool_workers_exit_when_their_process_is_killed(self) -> None:
+        script = Path(__file__).with_name("workers") / "killed_with_a_pool.py"
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=30
+        )
+        assert -signal.SIGTERM == done.returncode
+        worker = int(done.stdout.split()[0])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+            time.sleep(0.1)
+        assert not Path(f"/proc/{worker}").exists()  # no orphan left waiting forever
 
     def test_nonblocking_decorator(self, arun: Run) -> None:
         """@nonblocking keeps the name and makes the call awaitable off the loop."""

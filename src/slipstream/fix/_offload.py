@@ -20,6 +20,7 @@ import inspect
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -47,8 +48,44 @@ def _process_pool() -> ProcessPoolExecutor:
                 _processes = ProcessPoolExecutor(
                     max_workers=env_int("SLIPSTREAM_MAX_PROCESSES", os.cpu_count() or 2),
                     mp_context=context,
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
     return _processes
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A dead parent not yet reaped is a zombie, which ``kill(pid, 0)``
+    still finds: on Linux its state in /proc says so."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to a signal probe
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # the pid was reused by someone else's process
+            return False
+        return True
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Run in each pool worker: exit when the process that made the pool is gone.
+
+    A process killed by a signal runs no ``atexit`` handler, so its pool never shuts down, and
+    the workers, which hold both ends of their call queue, would wait on it forever (measured:
+    a server stopped with SIGTERM under uvicorn left its workers and forkserver behind).
+    """
+
+    def watch() -> None:
+        while _alive(parent_pid):
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="slipstream-parent-watch", daemon=True).start()
 
 
 def _check(fn: object) -> None:
