@@ -99,6 +99,6 @@ def test_a_worker_that_dies_fails_its_batch_and_the_rest_carries_on() -> None:
     report = asyncio.run(main())
     failed = sorted(int(key) for key, _, _ in report.failures)
     assert 5 in failed  # the batch whose item killed its worker is failed, not lost
-    assert all(5 <= k < 15 for k in failed)  # at most that batch and one more in flight there
+    assert len(failed) <= 10  # that batch and at most one more in flight to the same worker
     assert 40 == report.ok + report.failed
     assert all("worker" in error.lower() for _, _, error in report.failures)

@@ -307,6 +307,15 @@ class DaskRunner:
                         # the live actors and to a replacement, if the cluster has a worker
                         for item in batch:
                             yield item, False, error, 1, 0.0
+                        # the other batches sent to that worker fail with it now, rather than
+                        # after Dask's 30 s connect timeout to a dead address
+                        for other, (j, lost) in list(in_flight.items()):
+                            if j == index and other not in done:
+                                other.cancel()
+                                del in_flight[other]
+                                load[j] -= 1
+                                for item in lost:
+                                    yield item, False, error, 1, 0.0
                         if index not in dead:
                             dead.add(index)
                             if replacements > 0 and spare is None:
