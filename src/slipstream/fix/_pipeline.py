@@ -597,25 +597,17 @@ class _Run:
             self.total = len(src)  # type: ignore[arg-type]
         except TypeError:
             self.total = None
-        key_of = self.p.key
-        if isinstance(src, AsyncIterable):
-            async for item in src:
-                if self.p._paused:
-                    return
-                env = self._admit(item, key_of)
-                if env is not None:
-                    yield env
-        elif isinstance(src, Iterable):
-            for item in src:
-                if self.p._paused:
-                    return
-                env = self._admit(item, key_of)
-                if env is not None:
-                    yield env
-        else:
+        if not isinstance(src, Iterable | AsyncIterable):
             raise TypeError(
                 f"'source' must be an iterable or async iterable, got {type(src).__name__}"
             )
+        key_of = self.p.key
+        async for item in _aiter(src):
+            if self.p._paused:
+                return
+            env = self._admit(item, key_of)
+            if env is not None:
+                yield env
 
     def _admit(self, item: Any, key_of: Callable[[Any], Any]) -> _Env | None:
         key = str(key_of(item))
@@ -817,6 +809,15 @@ class _NotSkip:
 
     def __call__(self, exc: BaseException) -> bool:
         return not isinstance(exc, Skip) and self.match(exc)
+
+
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
 
 
 def _value_of(env: _Env) -> Any:
