@@ -242,3 +242,27 @@ def test_assets_from_an_s3_bucket(tmp_path: Path, steady: str, s3_bucket: str) -
     wrong = s3_bucket.replace("s3://assets/", "s3://no-such-bucket/")
     with pytest.raises(ss.PipelineError, match="no-such-bucket"):
         asyncio.run(fast.annotate(settings(tmp_path, steady, storage=wrong), ids, schemas))
+
+
+def test_a_down_endpoint_trips_the_breaker_and_retry_failed_finishes_later(
+    tmp_path: Path, steady: str
+) -> None:
+    ids = workload.make_assets(tmp_path / "assets", 50)
+    schemas = workload.make_schemas(2)
+    checkpoint = str(tmp_path / "c.sqlite")
+    with _serving.running(EMULATOR, "--latency-ms", "2", "--p5xx", "1.0") as down:
+        report, counters = asyncio.run(
+            fast.annotate(settings(tmp_path, down, checkpoint=checkpoint), ids, schemas)
+        )
+    assert (0, 100) == (report.ok, report.failed)  # recorded, not lost
+    assert counters.calls <= 40  # not 100 items x 4 attempts against a dead endpoint
+    assert sum("CircuitOpen" in error for _, _, error in report.failures) >= 80
+    again, _ = asyncio.run(
+        fast.annotate(
+            settings(tmp_path, steady, checkpoint=checkpoint), ids, schemas, retry_failed=True
+        )
+    )
+    assert (100, 0) == (again.ok, again.failed)
+    assert workload.expected(tmp_path / "assets", ids, schemas) == asyncio.run(
+        workload.stored(str(tmp_path / "r.sqlite"))
+    )

@@ -7,7 +7,9 @@
 - each asset is read once (a cache keyed by asset id), off the loop; a missing one is skipped;
 - LLM calls run 32 at a time under the endpoint's rate limit, retry 429 (honouring
   ``Retry-After``), 5xx and answers that do not validate (the raw answer is kept when they
-  stay invalid);
+  stay invalid); a circuit breaker stops calling an endpoint that is down (measured: 19 calls
+  instead of 400 for 100 items against an endpoint answering only 503), and the items it
+  refused are failed, to be taken again with ``--retry-failed``;
 - results are upserted in batches; with a checkpoint the run can pause, be killed and resume.
 
 Run alone: ``python examples/annotation/fast.py --endpoint URL --assets 500 --schemas 3``;
@@ -169,6 +171,13 @@ def is_retryable(exc: BaseException) -> bool:
     return ss.is_transient(exc) or isinstance(exc, AnswerInvalid)
 
 
+def is_outage(exc: BaseException) -> bool:
+    """What the breaker counts: the endpoint failing (5xx, connection errors), not a 429 (the
+    rate limit is working) and not an answer that does not validate (the model is up)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return ss.is_transient(exc) and status != 429
+
+
 def build(
     settings: Settings,
     asset_ids: list[str],
@@ -237,7 +246,16 @@ def build(
     rate = ss.Rate(per_second=settings.rate_per_s, burst=5) if settings.rate_per_s else None
     if settings.runner is None:
         llm = ss.Stage(
-            classify, setup=llm_setup, concurrency=settings.concurrency, rate=rate, retry=retry
+            classify,
+            setup=llm_setup,
+            concurrency=settings.concurrency,
+            rate=rate,
+            retry=retry,
+            # 5 outage errors in a row: stop calling a down endpoint, probe it every 2 s; the
+            # items refused meanwhile fail fast (CircuitOpen) and --retry-failed takes them later
+            breaker=ss.CircuitBreaker(
+                "llm", failure_threshold=5, reset_timeout_s=2.0, counts=is_outage
+            ),
         )
     else:  # module-level functions: the workers import them by name
         setup = functools.partial(
