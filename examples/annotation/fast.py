@@ -8,7 +8,7 @@
 - LLM calls run 32 at a time under the endpoint's rate limit, retry 429 (honouring
   ``Retry-After``), 5xx and answers that do not validate (the raw answer is kept when they
   stay invalid); a circuit breaker stops calling an endpoint that is down (measured: 19 calls
-  instead of 400 for 100 items against an endpoint answering only 503), and the items it
+  instead of up to 1,200 for 300 items against an endpoint answering only 503), and the items it
   refused are failed, to be taken again with ``--retry-failed``;
 - results are upserted in batches; with a checkpoint the run can pause, be killed and resume.
 
