@@ -124,6 +124,8 @@ class TestRateLimiter:
 
         with pytest.raises(ValueError, match="'weight'"):
             vrun(main())
+        with pytest.raises(ValueError, match="'weight'"):
+            ss.RateLimiter(ss.Rate(per_second=10, burst=3)).try_acquire(0)
 
     def test_cancelled_head_hands_on_its_turn(self, vrun: Run) -> None:
         """Cancelling the waiting head lets the next waiter go at the head's time."""
@@ -302,3 +304,38 @@ class TestRateLimiterProperties:
             bound = max(called, previous + weight / per_second)
             assert granted <= bound + 1e-6
             previous = granted
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        arrivals=arrivals,
+        per_second=st.sampled_from([0.5, 3.0, 10.0, 97.0]),
+        burst=st.sampled_from([3.0, 4.0, 10.0]),
+    )
+    def test_try_acquire_admits_within_the_guarantee_and_its_wait_is_honest(
+        self, arrivals: list[tuple[float, float]], per_second: float, burst: float
+    ) -> None:
+        """Admission control (a server's 429): what it admits keeps the window guarantee; a
+        refusal takes nothing, and retrying after the returned wait is admitted."""
+        rate = ss.Rate(per_second=per_second, burst=burst)
+
+        async def main() -> tuple[list[tuple[float, float]], list[bool]]:
+            limiter = ss.RateLimiter(rate)
+            loop = asyncio.get_running_loop()
+            admitted: list[tuple[float, float]] = []
+            honest: list[bool] = []
+            for at, weight in sorted(arrivals):
+                await asyncio.sleep(max(0.0, at - loop.time()))
+                wait = limiter.try_acquire(weight)
+                if wait == 0.0:
+                    admitted.append((loop.time(), weight))
+                    continue
+                assert wait > 0
+                await asyncio.sleep(wait)
+                honest.append(limiter.try_acquire(weight) == 0.0)
+                if honest[-1]:
+                    admitted.append((loop.time(), weight))
+            return admitted, honest
+
+        admitted, honest = testing.run(main(), virtual_clock=True)
+        assert max_in_window(admitted, rate) <= 1e-6
+        assert all(honest)

@@ -31,6 +31,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import slipstream as ss
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _serving import serve
@@ -42,22 +44,11 @@ def build_app(
 ) -> Starlette:
     rng = random.Random(seed)
     counts: Counter[int] = Counter()
-    interval = 1.0 / rate if rate > 0 else 0.0
-    state = {"tat": 0.0}  # GCRA: the theoretical arrival time of the next request
-
-    def admit() -> float:
-        """0 when the request may go, else the seconds until it could."""
-        if not interval:
-            return 0.0
-        now = time.monotonic()
-        tat = max(state["tat"], now)
-        if tat - now > (burst - 1) * interval:
-            return tat - now - (burst - 1) * interval
-        state["tat"] = tat + interval
-        return 0.0
+    # its rate limit: slipstream's limiter as admission control (no waiting, a 429 instead)
+    limiter = ss.RateLimiter(ss.Rate(per_second=rate, burst=burst)) if rate > 0 else None
 
     async def completions(request: Request) -> JSONResponse:
-        wait = admit()
+        wait = limiter.try_acquire() if limiter is not None else 0.0
         if wait > 0:
             counts[429] += 1
             return JSONResponse(

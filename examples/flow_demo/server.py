@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import random
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import slipstream as ss
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _serving import serve
 
@@ -33,23 +34,12 @@ from _serving import serve
 def build_app(*, latency_ms: float, p500: float, p429: float, limit: float, seed: int) -> Starlette:
     rng = random.Random(seed)
     counts: Counter[int] = Counter()
-    bucket = {"tokens": limit / 10, "at": time.monotonic()}
-    capacity = max(1.0, limit / 10)
-
-    def take_token() -> float:
-        """0 when a token was taken, else the seconds until one is there."""
-        now = time.monotonic()
-        bucket["tokens"] = min(capacity, bucket["tokens"] + (now - bucket["at"]) * limit)
-        bucket["at"] = now
-        if bucket["tokens"] >= 1:
-            bucket["tokens"] -= 1
-            return 0.0
-        return (1 - bucket["tokens"]) / limit
+    # the server's own limit: slipstream's limiter as admission control (no waiting)
+    bucket = ss.RateLimiter(ss.Rate(per_second=limit, burst=max(1.0, limit / 10)))
 
     async def item(request: Request) -> JSONResponse:
         n = int(request.path_params["n"])
-        wait = take_token()
-        if wait > 0:
+        if bucket.try_acquire() > 0:
             counts[429] += 1
             return JSONResponse(
                 {"error": "rate limited"}, status_code=429, headers={"Retry-After": "1"}

@@ -193,17 +193,20 @@ class RateLimiter:
         self._acquired += 1
         self._units += weight
 
+    def _check_weight(self, weight: float) -> None:
+        if not (0 < weight <= self._capacity):
+            raise ValueError(
+                f"'weight' must be > 0 and <= burst ({self._capacity:g}), got {weight!r}"
+                f"\nHINT: ss.Rate(per_second={self._rate.per_second:g}, burst={weight:g})"
+            )
+
     async def acquire(self, weight: float = 1.0) -> float:
         """Wait for ``weight`` units, take them, and return the seconds spent waiting.
 
         Raises:
             ValueError: ``weight`` is not positive or exceeds the burst (it could never start).
         """
-        if not (0 < weight <= self._capacity):
-            raise ValueError(
-                f"'weight' must be > 0 and <= burst ({self._capacity:g}), got {weight!r}"
-                f"\nHINT: ss.Rate(per_second={self._rate.per_second:g}, burst={weight:g})"
-            )
+        self._check_weight(weight)
         if _testing.enabled:
             return 0.0
         now = _now()
@@ -211,6 +214,22 @@ class RateLimiter:
             self._take(now, weight)
             return 0.0
         return await self._wait(now, weight)
+
+    def try_acquire(self, weight: float = 1.0) -> float:
+        """Take ``weight`` units if they are there now, without waiting: admission control for
+        a server answering 429. Returns 0.0 when taken, else the seconds until they could be
+        (a ``Retry-After``); nothing is taken then. Waiters queued in ``acquire`` go first.
+
+        Raises:
+            ValueError: ``weight`` is not positive or exceeds the burst.
+        """
+        self._check_weight(weight)
+        now = _now()
+        ready_at = self._ready_at(weight)
+        if not self._waiters and now + _EPS * self._interval >= ready_at:
+            self._take(now, weight)
+            return 0.0
+        return max(ready_at - now, self._interval * weight)
 
     async def _wait(self, start: float, weight: float) -> float:
         loop = asyncio.get_running_loop()
