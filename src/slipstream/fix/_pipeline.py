@@ -450,21 +450,14 @@ class Pipeline(Generic[T]):
         if retry_failed and self.checkpoint is None:
             raise ValueError("'retry_failed' needs a checkpoint: pass checkpoint=...")
         self._paused = False
-        started = time.perf_counter()
-        creations_before = _creations(self.registry)
+        run = _Run(self, retry_failed, on_progress)
         cp = self.checkpoint
-        done_before: set[str] = set()
-        failed_before: set[str] = set()
-        cp_writes_before = 0
         if cp is not None:
             await cp.open()
-            cp_writes_before = cp.writes
-            done_before = await cp.keys(self.run_id, "done") | await cp.keys(self.run_id, "skipped")
-            failed_before = await cp.keys(self.run_id, "failed")
-        states = [_StageState(s) for s in self.stages]
-        run = _Run(self, states, cp, done_before, failed_before, retry_failed, started)
-        run.creations_before, run.cp_writes_before = creations_before, cp_writes_before
-        run.on_progress = on_progress
+            run.cp_writes_before = cp.writes
+            run.done_before = await cp.keys(self.run_id, "done")
+            run.done_before |= await cp.keys(self.run_id, "skipped")
+            run.failed_before = await cp.keys(self.run_id, "failed")
         started_runners = []
         for runner in {id(s.runner): s.runner for s in self.stages if s.runner}.values():
             if not runner.started:
@@ -559,32 +552,27 @@ class _Run:
     def __init__(
         self,
         pipeline: Pipeline[Any],
-        states: list[_StageState],
-        cp: Checkpoint | None,
-        done_before: set[str],
-        failed_before: set[str],
         retry_failed: bool,
-        started: float,
+        on_progress: Callable[[PipelineProgress], Any] | None,
     ) -> None:
         self.p = pipeline
-        self.states = states
-        self.cp = cp
-        self.done_before = done_before
-        self.failed_before = failed_before
+        self.started = time.perf_counter()
+        self.creations_before = _creations(pipeline.registry)
+        self.states = [_StageState(s) for s in pipeline.stages]
+        self.cp = pipeline.checkpoint
+        self.cp_writes_before = 0
+        self.done_before: set[str] = set()  # keys done or skipped in earlier runs
+        self.failed_before: set[str] = set()
         self.retry_failed = retry_failed
-        self.started = started
+        self.on_progress = on_progress
         self.ok = self.failed = self.skipped = self.already_done = self.unwritten = 0
         self.flushes = 0
         self.total: int | None = None
         self.failures: list[tuple[str, str, str]] = []
         self.marks: dict[str, list[tuple[str, str, str, str]]] = {"failed": [], "skipped": []}
         self.bar: Any = None
-        self.on_progress: Callable[[PipelineProgress], Any] | None = None
         self.source_obj: Any = None
         self.source_error: BaseException | None = None
-        self.creations_before = 0
-        self.cp_writes_before = 0
-        self._mark_lock = asyncio.Lock()
 
     # -- the source --------------------------------------------------------------------------
 
@@ -727,10 +715,9 @@ class _Run:
         if self.cp is None:
             self.marks = {"failed": [], "skipped": []}
             return
-        async with self._mark_lock:
-            for status in ("failed", "skipped"):
-                entries, self.marks[status] = self.marks[status], []
-                await self.cp.mark(self.p.run_id, status, entries)
+        for status in ("failed", "skipped"):
+            entries, self.marks[status] = self.marks[status], []  # swapped before any await
+            await self.cp.mark(self.p.run_id, status, entries)
 
     async def report_progress(self) -> None:
         if self.bar is not None:
