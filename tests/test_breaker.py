@@ -8,6 +8,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import slipstream as ss
 from slipstream.testing import FakeClock
@@ -214,3 +216,169 @@ class TestCircuitBreaker:
         """Bad values raise ValueError naming the parameter."""
         with pytest.raises(ValueError, match=f"'{name}'"):
             ss.CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+
+
+class TestStaleResults:
+    """Only the probe decides the half-open state; calls admitted earlier change nothing."""
+
+    @pytest.mark.parametrize("ending", ["fails", "cancelled", "succeeds"])
+    def test_a_call_admitted_while_closed_cannot_touch_the_probe(
+        self, vrun: Run, ending: str
+    ) -> None:
+        """A call admitted while closed that fails, is cancelled or succeeds during the probe
+        neither admits a second probe nor re-opens or closes the circuit."""
+        clock = FakeClock()
+        breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=clock)
+        probes_in_flight = [0, 0]  # now, peak
+
+        async def old_call(gate: asyncio.Event) -> None:
+            await gate.wait()
+            if ending == "fails":
+                raise ConnectionError("late failure")
+
+        async def probe(gate: asyncio.Event) -> str:
+            probes_in_flight[0] += 1
+            probes_in_flight[1] = max(probes_in_flight[1], probes_in_flight[0])
+            try:
+                await gate.wait()
+            finally:
+                probes_in_flight[0] -= 1
+            return "ok"
+
+        async def main() -> tuple[ss.BreakerState, int, ss.BreakerState]:
+            old_gate, probe_gate = asyncio.Event(), asyncio.Event()
+            old = asyncio.create_task(breaker.call(old_call, old_gate))
+            await asyncio.sleep(0)  # admitted while closed
+            trip(breaker, 1)  # another call opens the circuit
+            clock.advance(5)
+            first = asyncio.create_task(breaker.call(probe, probe_gate))
+            await asyncio.sleep(0)  # the probe is in flight
+            if ending == "cancelled":
+                old.cancel()
+            else:
+                old_gate.set()
+            await asyncio.gather(old, return_exceptions=True)
+            during = breaker.state
+            rejected = 0
+            for _ in range(10):  # the slot is still taken: everyone else fails fast
+                try:
+                    await breaker.call(probe, probe_gate)
+                except ss.CircuitOpen:
+                    rejected += 1
+            probe_gate.set()
+            assert "ok" == await first
+            return during, rejected, breaker.state
+
+        during, rejected, after = vrun(main())
+        assert ss.BreakerState.HALF_OPEN == during
+        assert 10 == rejected
+        assert 1 == probes_in_flight[1]
+        assert ss.BreakerState.CLOSED == after
+
+    def test_a_released_probe_ticket_is_dead(self) -> None:
+        """A probe that was released cannot later close or open the circuit."""
+        clock = FakeClock()
+        breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=clock)
+        trip(breaker, 1)
+        clock.advance(5)
+        first = breaker.admit()
+        breaker.release(first)
+        second = breaker.admit()  # the next probe
+        breaker.record_success(first)  # stale: must not close the circuit under the new probe
+        assert ss.BreakerState.HALF_OPEN == breaker.state
+        with pytest.raises(ss.CircuitOpen):
+            breaker.admit()
+        breaker.record_failure(second, ConnectionError())
+        assert ss.BreakerState.OPEN == breaker.state
+
+    def test_a_stale_failure_does_not_trip_the_new_closed_period(self) -> None:
+        """A failure of a call admitted before the circuit opened and closed again does not
+        count in the new closed period."""
+        clock = FakeClock()
+        breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=clock)
+        old = breaker.admit()
+        trip(breaker, 1)
+        clock.advance(5)
+        breaker.call_sync(fine)  # the probe closes it
+        breaker.record_failure(old, ConnectionError("from long ago"))
+        assert ss.BreakerState.CLOSED == breaker.state
+        assert 0 == breaker.statistics().consecutive_failures
+
+    def test_nested_context_managers_keep_their_own_tickets(self, vrun: Run) -> None:
+        """`async with breaker:` nested in one task pairs each exit with its own admission."""
+        clock = FakeClock()
+        breaker = ss.CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=clock)
+
+        async def main() -> ss.BreakerState:
+            trip(breaker, 1)
+            clock.advance(5)
+            async with breaker:  # the probe
+                with pytest.raises(ss.CircuitOpen):
+                    async with breaker:
+                        pass
+            return breaker.state
+
+        assert ss.BreakerState.CLOSED == vrun(main())
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from("aosfrt"), st.integers(0, 7)), max_size=60))
+    def test_never_two_probes_in_flight(self, ops: list[tuple[str, int]]) -> None:
+        """Under any interleaving of admissions, results, releases and time, at most one call
+        admitted while half-open is unresolved at a time."""
+        clock = FakeClock()
+        breaker = ss.CircuitBreaker(failure_threshold=2, reset_timeout_s=1, clock=clock)
+        open_calls: list[tuple[int, bool]] = []  # (ticket, admitted as a probe)
+        for op, pick in ops:
+            if op == "a":
+                before = breaker.state
+                try:
+                    ticket = breaker.admit()
+                except ss.CircuitOpen:
+                    continue
+                open_calls.append((ticket, before is ss.BreakerState.HALF_OPEN))
+            elif op == "t":
+                clock.advance(1)
+            elif open_calls:
+                ticket, _ = open_calls.pop(pick % len(open_calls))
+                if op == "s":
+                    breaker.record_success(ticket)
+                elif op in "fo":
+                    breaker.record_failure(ticket, ConnectionError())
+                else:
+                    breaker.release(ticket)
+            assert sum(probe for _, probe in open_calls) <= 1
+
+
+class TestDecoratingGenerators:
+    def test_generator_functions_are_refused_with_a_hint(self) -> None:
+        """@breaker on a generator or async generator function raises TypeError at decoration
+        (it would guard nothing), with a HINT."""
+        breaker = ss.CircuitBreaker()
+
+        def gen() -> Any:
+            yield 1
+
+        async def agen() -> Any:
+            yield 1
+
+        for fn in (gen, agen):
+            with pytest.raises(TypeError, match="HINT"):
+                breaker(fn)
+
+    def test_async_callable_objects_are_guarded(self, vrun: Run) -> None:
+        """An object with an async __call__ is awaited under the breaker, not returned as a
+        bare coroutine."""
+        breaker = ss.CircuitBreaker(failure_threshold=1)
+
+        class Service:
+            async def __call__(self) -> None:
+                raise ConnectionError("down")
+
+        guarded = breaker(Service())
+
+        async def main() -> ss.BreakerState:
+            with pytest.raises(ConnectionError):
+                await guarded()
+            return breaker.state
+
+        assert ss.BreakerState.OPEN == vrun(main())

@@ -506,3 +506,55 @@ class TestProperties:
                     assert -o.item == o.value
         if ordered:
             assert [o.index for o in streamed] == list(range(len(delays)))
+
+
+class TestItemCancellation:
+    """A CancelledError raised by one item's call is that item's failure, not the map's."""
+
+    @pytest.mark.parametrize(
+        "options",
+        [{}, {"retry": ss.Retry(attempts=3), "breaker": ss.CircuitBreaker(), "timeout_s": 5}],
+        ids=["plain", "retry-breaker-timeout"],
+    )
+    def test_an_item_raising_cancelled_error_fails_alone(
+        self, vrun: Run, options: dict[str, Any]
+    ) -> None:
+        """Items 3 (awaits a future someone cancelled) and 5 (raises CancelledError) fail with
+        ItemCancelled; the other eight outcomes are kept and the map returns."""
+
+        async def fn(i: int) -> int:
+            if i == 3:
+                cancelled = asyncio.get_running_loop().create_future()
+                cancelled.cancel()
+                await cancelled
+            if i == 5:
+                raise asyncio.CancelledError("from inside")
+            await asyncio.sleep(0.01)
+            return i
+
+        results = vrun(ss.map(fn, range(10), concurrency=4, **options))
+        assert [3, 5] == [o.item for o in results.failures]
+        assert all(isinstance(o.error, ss.ItemCancelled) for o in results.failures)
+        assert isinstance(results.failures[0].error.__cause__, asyncio.CancelledError)
+        assert [0, 1, 2, 4, 6, 7, 8, 9] == [o.value for o in results if o.ok]
+        with pytest.raises(ss.FailedItems):  # an ExceptionGroup can hold it
+            results.values()
+
+    def test_cancelling_the_map_still_cancels_it(self, vrun: Run) -> None:
+        """When the map's own caller is cancelled, the map raises CancelledError as before."""
+
+        async def fn(i: int) -> int:
+            await asyncio.sleep(1)
+            return i
+
+        async def main() -> bool:
+            task = asyncio.create_task(ss.map(fn, range(100), concurrency=4, retry=ss.Retry()))
+            await asyncio.sleep(1.5)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                return True
+            return False
+
+        assert vrun(main())

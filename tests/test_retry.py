@@ -247,3 +247,128 @@ class TestRetryDecorator:
         policy = ss.Retry(initial_s=0.1, max_delay_s=10)
         assert policy.backoff_s(attempt) <= 10
         assert policy.backoff_s(attempt) <= policy.backoff_s(attempt + 1)
+
+
+class TestRetryGenerators:
+    """@ss.retry on generator functions: re-created until the first item, never after."""
+
+    def test_sync_generator_is_recreated_before_its_first_item(self) -> None:
+        """A generator failing before its first item is re-created; its items and return
+        value come through once it works."""
+        calls = []
+
+        @ss.retry(attempts=3, initial_s=0)
+        def rows() -> Any:
+            calls.append(1)
+            if len(calls) < 3:
+                raise ConnectionResetError("not yet")
+            yield 1
+            yield 2
+            return "end"
+
+        def consume() -> tuple[list[int], Any]:
+            gen = rows()
+            out = []
+            while True:
+                try:
+                    out.append(next(gen))
+                except StopIteration as stop:
+                    return out, stop.value
+
+        assert ([1, 2], "end") == consume()
+        assert 3 == len(calls)
+
+    def test_sync_generator_error_after_first_item_is_not_retried(self) -> None:
+        """After an item was delivered, an error propagates with a note saying why."""
+        calls = []
+
+        @ss.retry(attempts=5, initial_s=0)
+        def rows() -> Any:
+            calls.append(1)
+            yield 1
+            raise ConnectionResetError("midway")
+
+        got: list[int] = []
+        with pytest.raises(ConnectionResetError) as info:
+            got.extend(rows())
+        assert ([1], 1) == (got, len(calls))
+        assert any("already yielded 1 item" in n for n in info.value.__notes__)
+
+    def test_sync_generator_forwards_send_and_throw(self) -> None:
+        """send() and throw() reach the inner generator."""
+
+        @ss.retry(attempts=2)
+        def echo() -> Any:
+            got = yield "ready"
+            while True:
+                try:
+                    got = yield f"echo {got}"
+                except KeyError:
+                    got = yield "caught"
+
+        gen = echo()
+        assert "ready" == next(gen)
+        assert "echo 1" == gen.send(1)
+        assert "caught" == gen.throw(KeyError("x"))
+        gen.close()
+
+    def test_async_generator(self, vrun: Run) -> None:
+        """The async twin: retried until the first item (with backoff), then not."""
+        calls: list[float] = []
+
+        @ss.retry(attempts=3, initial_s=1, jitter=False)
+        async def tokens() -> Any:
+            calls.append(asyncio.get_running_loop().time())
+            if len(calls) < 2:
+                raise ConnectionResetError("not yet")
+            yield "a"
+            yield "b"
+            raise ConnectionResetError("midway")
+
+        async def main() -> list[str]:
+            out: list[str] = []
+
+            async def consume() -> None:
+                gen = tokens()
+                while True:
+                    out.append(await gen.__anext__())
+
+            with pytest.raises(ConnectionResetError) as info:
+                await consume()
+            assert any("already yielded 2 item" in n for n in info.value.__notes__)
+            return out
+
+        assert ["a", "b"] == vrun(main())
+        assert [0.0, 1.0] == calls
+
+    def test_async_generator_forwards_asend_and_athrow(self, vrun: Run) -> None:
+        """asend() and athrow() reach the inner async generator; aclose() closes it."""
+        closed = []
+
+        @ss.retry(attempts=2)
+        async def echo() -> Any:
+            try:
+                got = yield "ready"
+                while True:
+                    try:
+                        got = yield f"echo {got}"
+                    except KeyError:
+                        got = yield "caught"
+            finally:
+                closed.append(True)
+
+        async def main() -> list[str]:
+            gen = echo()
+            out = [await gen.__anext__(), await gen.asend(1), await gen.athrow(KeyError("x"))]
+            await gen.aclose()
+            return out
+
+        assert ["ready", "echo 1", "caught"] == vrun(main())
+        assert [True] == closed
+
+    def test_async_callable_object_is_retried(self, vrun: Run) -> None:
+        """An object with an async __call__ is retried (it was wrapped as a sync function,
+        which returned the coroutine at once: a silent no-op)."""
+        flaky = Flaky(2, ConnectionResetError)
+        assert "ok" == vrun(ss.retry(attempts=3)(flaky)())
+        assert 3 == len(flaky.calls)

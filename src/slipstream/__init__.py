@@ -13,6 +13,7 @@ from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
 from ._exceptions import FlushFailed as FlushFailed
 from ._exceptions import InputError as InputError
+from ._exceptions import ItemCancelled as ItemCancelled
 from ._exceptions import PipelineError as PipelineError
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import Skip as Skip
@@ -108,6 +109,7 @@ __all__ = [
     "Histogram",
     "HistogramSummary",
     "InputError",
+    "ItemCancelled",
     "Limiter",
     "LoopWatch",
     "LoopWatchStatistics",

@@ -5,6 +5,7 @@ The tree is shallow on purpose::
     SlipstreamError
      ├── CircuitOpen          a breaker refused the call (fast, no call was made)
      ├── InputError           the input iterable raised midway; carries the outcomes so far
+     ├── ItemCancelled        an item's call raised CancelledError while its map was not cancelled
      ├── FailedItems          an ExceptionGroup of every failed item, on request
      ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
      ├── FlushFailed          a batch writer could not write some rows; carries them
@@ -31,6 +32,7 @@ __all__ = [
     "FailedItems",
     "FlushFailed",
     "InputError",
+    "ItemCancelled",
     "PipelineError",
     "RegistryClosed",
     "Skip",
@@ -76,6 +78,26 @@ class InputError(SlipstreamError):
             f"(after {len(self.outcomes)} items were taken; their outcomes are kept)"
         )
         self.__cause__ = cause
+
+
+class ItemCancelled(SlipstreamError):
+    """An item's call raised ``CancelledError`` although nobody cancelled the map: it awaited
+    something that someone else cancelled (a shared future, a task it did not own).
+
+    That is the item's failure, not the map's cancellation, so it is this item's outcome; the
+    original ``CancelledError`` is ``__cause__``. It is wrapped (the one exception to "carried
+    as it is") because re-raising a bare ``CancelledError`` from ``outcome.value`` would read as
+    the *caller's* cancellation to ``TaskGroup`` and ``asyncio.timeout``, and an
+    ``ExceptionGroup`` (``FailedItems``) cannot hold it.
+    """
+
+    def __init__(self, cause: BaseException | None = None) -> None:
+        text = f": {cause}" if cause is not None and str(cause) else ""
+        super().__init__(f"the call raised CancelledError{text}, but the map was not cancelled")
+        self.__cause__ = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), ())
 
 
 class FailedItems(ExceptionGroup[Exception], SlipstreamError):

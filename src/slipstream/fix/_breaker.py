@@ -10,15 +10,21 @@ least ``min_calls`` calls in the last ``window_s`` seconds failed at that rate o
 Unlike pybreaker it holds no lock across the protected call (only around a few field updates),
 and unlike purgatory it admits one probe, not every concurrent caller, when half-open. Time comes
 from a monotonic clock (the running loop's, or ``clock=``).
+
+**Only the probe decides the half-open state.** Every admission gets a ticket: the breaker's
+generation at that moment (it grows at every state change and at every probe admitted). A result
+whose ticket is stale (a call admitted while closed that fails, is cancelled or succeeds while
+the circuit has since opened, or a probe that was released) is counted in the totals but changes
+no state: it cannot free the probe slot, re-open or close the circuit, or trip the new closed
+period. So at most one probe is ever in flight.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import functools
-import inspect
 import logging
-import math
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +33,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from .._exceptions import CircuitOpen
 from .._settings import now as _default_clock
+from .._validate import check_callable, check_fraction, check_int, check_seconds
+from ._callables import kind_of
 from ._retry import ExceptionFilter, _matcher
 
 __all__ = ["BreakerState", "BreakerStatistics", "CircuitBreaker"]
@@ -96,20 +104,15 @@ class CircuitBreaker:
         clock: Callable[[], float] | None = None,
         log_transitions: bool = True,
     ) -> None:
-        if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int):
-            raise TypeError("'failure_threshold' must be an int")
-        if failure_threshold < 1:
-            raise ValueError(f"'failure_threshold' must be >= 1, got {failure_threshold}")
-        if failure_rate is not None and not (0 < failure_rate <= 1):
-            raise ValueError(f"'failure_rate' must be in (0, 1], got {failure_rate!r}")
-        if not (window_s > 0 and math.isfinite(window_s)):
-            raise ValueError(f"'window_s' must be > 0, got {window_s!r}")
-        if min_calls < 1:
-            raise ValueError(f"'min_calls' must be >= 1, got {min_calls}")
-        if not (reset_timeout_s >= 0 and math.isfinite(reset_timeout_s)):
-            raise ValueError(f"'reset_timeout_s' must be >= 0, got {reset_timeout_s!r}")
-        if on_state_change is not None and not callable(on_state_change):
-            raise TypeError("'on_state_change' must be callable")
+        failure_threshold = check_int("failure_threshold", failure_threshold, minimum=1)
+        failure_rate = check_fraction("failure_rate", failure_rate, allow_none=True)
+        window_s = check_seconds("window_s", window_s)
+        min_calls = check_int("min_calls", min_calls, minimum=1)
+        reset_timeout_s = check_seconds("reset_timeout_s", reset_timeout_s, allow_zero=True)
+        check_callable("on_state_change", on_state_change, allow_none=True)
+        check_callable("clock", clock, allow_none=True)
+        if not isinstance(name, str):
+            raise TypeError(f"'name' must be a str, got {type(name).__name__}")
         self.name = name
         self.failure_threshold = failure_threshold
         self.failure_rate = failure_rate
@@ -124,6 +127,11 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._gen = 0  # grows at every state change and every probe admitted: see the docstring
+        self._probe = -1  # the ticket of the probe in flight
+        self._tickets: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
+            f"slipstream-breaker-{id(self)}", default=()
+        )  # for `async with breaker:` (one stack per task)
         self._consecutive = 0
         self._bucket_s = self.window_s / _BUCKETS
         self._bucket_ids = [-1] * _BUCKETS
@@ -146,62 +154,77 @@ class CircuitBreaker:
 
     # -- the three calls a caller makes around each protected call ----------------------------
 
-    def admit(self) -> None:
-        """Let one call through or raise ``CircuitOpen``. Pair with ``record_*`` or ``release``."""
-        state = self._state
-        if state is BreakerState.CLOSED:
-            return
+    def admit(self) -> int:
+        """Let one call through or raise ``CircuitOpen``. Returns the call's ticket: pass it to
+        exactly one of ``record_success``, ``record_failure`` or ``release``."""
+        if self._state is BreakerState.CLOSED:
+            return self._gen
         changed = None
         with self._lock:
             state = self._state
+            if state is BreakerState.CLOSED:  # type: ignore[comparison-overlap]  # closed by another thread meanwhile
+                return self._gen
             if state is BreakerState.OPEN:
                 remaining = self._opened_at + self.reset_timeout_s - self._clock()
                 if remaining > 0:
                     self._rejected += 1
                     raise CircuitOpen(self.name, remaining)
                 changed = self._set(BreakerState.HALF_OPEN)
-                self._probe_in_flight = True
-            elif state is BreakerState.HALF_OPEN:
-                if self._probe_in_flight:
-                    self._rejected += 1
-                    raise CircuitOpen(self.name, 0.0)
-                self._probe_in_flight = True
+            elif self._probe_in_flight:
+                self._rejected += 1
+                raise CircuitOpen(self.name, 0.0)
+            self._gen += 1
+            self._probe = ticket = self._gen
+            self._probe_in_flight = True
         self._notify(changed)
+        return ticket
 
-    def record_success(self) -> None:
-        """The admitted call succeeded (or failed with an error that does not count)."""
+    def _is_probe(self, ticket: int) -> bool:
+        return self._probe_in_flight and ticket == self._probe
+
+    def record_success(self, ticket: int) -> None:
+        """The call admitted with ``ticket`` succeeded (or raised an error that does not
+        count). Only a current ticket changes the state."""
+        changed = None
         with self._lock:
             self._successes += 1
-            self._consecutive = 0
-            self._add_to_window(failed=False)
-            changed = None
-            if self._state is BreakerState.HALF_OPEN:
+            if self._state is BreakerState.CLOSED:
+                if ticket == self._gen:
+                    self._consecutive = 0
+                    self._add_to_window(failed=False)
+            elif self._state is BreakerState.HALF_OPEN and self._is_probe(ticket):
                 self._probe_in_flight = False
+                self._consecutive = 0
                 changed = self._set(BreakerState.CLOSED)
                 self._clear_window()
         self._notify(changed)
 
-    def record_failure(self, exc: BaseException) -> None:
-        """The admitted call raised ``exc``; it counts against the circuit if ``counts`` says so."""
+    def record_failure(self, ticket: int, exc: BaseException) -> None:
+        """The call admitted with ``ticket`` raised ``exc``; it counts against the circuit if
+        ``counts`` says so and the ticket is current."""
         if not self._counts(exc):
-            self.record_success()
+            self.record_success(ticket)
             return
         changed = None
         with self._lock:
             self._failures += 1
-            self._consecutive += 1
-            self._add_to_window(failed=True)
-            if self._state is BreakerState.HALF_OPEN:
+            if self._state is BreakerState.CLOSED:
+                if ticket == self._gen:
+                    self._consecutive += 1
+                    self._add_to_window(failed=True)
+                    if self._should_trip():
+                        changed = self._open()
+            elif self._state is BreakerState.HALF_OPEN and self._is_probe(ticket):
                 self._probe_in_flight = False
-                changed = self._open()
-            elif self._state is BreakerState.CLOSED and self._should_trip():
+                self._consecutive += 1
                 changed = self._open()
         self._notify(changed)
 
-    def release(self) -> None:
-        """The admitted call ended without an answer (cancelled): free the probe slot."""
+    def release(self, ticket: int) -> None:
+        """The call admitted with ``ticket`` ended without an answer (cancelled): if it was
+        the probe, free the slot for the next one."""
         with self._lock:
-            if self._state is BreakerState.HALF_OPEN:
+            if self._state is BreakerState.HALF_OPEN and self._is_probe(ticket):
                 self._probe_in_flight = False
 
     # -- internals --------------------------------------------------------------------------
@@ -221,7 +244,10 @@ class CircuitBreaker:
 
     def _set(self, new: BreakerState) -> tuple[BreakerState, BreakerState] | None:
         old, self._state = self._state, new
-        return (old, new) if old is not new else None
+        if old is new:
+            return None
+        self._gen += 1  # every ticket of the old state is stale from here on
+        return old, new
 
     def _notify(self, changed: tuple[BreakerState, BreakerState] | None) -> None:
         if changed is None:
@@ -261,39 +287,55 @@ class CircuitBreaker:
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``await fn(*args, **kwargs)`` under the breaker."""
-        self.admit()
+        ticket = self.admit()
         try:
             value = await fn(*args, **kwargs)
         except Exception as exc:
-            self.record_failure(exc)
+            self.record_failure(ticket, exc)
             raise
         except BaseException:
-            self.release()
+            self.release(ticket)
             raise
-        self.record_success()
+        self.record_success(ticket)
         return value
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` under the breaker (thread-safe)."""
-        self.admit()
+        ticket = self.admit()
         try:
             value = fn(*args, **kwargs)
         except Exception as exc:
-            self.record_failure(exc)
+            self.record_failure(ticket, exc)
             raise
         except BaseException:
-            self.release()
+            self.release(ticket)
             raise
-        self.record_success()
+        self.record_success(ticket)
         return value
 
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]:
-        """Use the breaker as a decorator on a sync or async function."""
-        if inspect.iscoroutinefunction(fn):
+        """Use the breaker as a decorator on a sync or async function.
+
+        Raises:
+            TypeError: ``fn`` is a generator or async generator function: calling one returns
+                at once, before its body runs, so there would be nothing to guard.
+        """
+        check_callable("fn", fn)
+        kind = kind_of(fn)
+        if kind in ("generator", "async_generator"):
+            raise TypeError(
+                f"a circuit breaker cannot decorate the {kind.replace('_', ' ')} function "
+                f"{getattr(fn, '__qualname__', fn)!r}: calling it returns before its body runs, "
+                "so no call would be guarded"
+                "\nHINT: guard the iteration instead: 'async with breaker: async for x in "
+                "gen(): ...', or decorate the function that opens the stream"
+            )
+        if kind == "async":
+            afn: Any = fn
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.call(fn, *args, **kwargs)
+                return await self.call(afn, *args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]  # same signature, awaited
 
@@ -304,7 +346,8 @@ class CircuitBreaker:
         return sync_wrapper
 
     async def __aenter__(self) -> CircuitBreaker:
-        self.admit()
+        ticket = self.admit()
+        self._tickets.set((*self._tickets.get(), ticket))
         return self
 
     async def __aexit__(
@@ -313,12 +356,15 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        stack = self._tickets.get()
+        ticket, rest = stack[-1], stack[:-1]
+        self._tickets.set(rest)
         if exc is None:
-            self.record_success()
+            self.record_success(ticket)
         elif isinstance(exc, Exception):
-            self.record_failure(exc)
+            self.record_failure(ticket, exc)
         else:
-            self.release()
+            self.release(ticket)
 
     def statistics(self) -> BreakerStatistics:
         """Counters since creation and the state now."""

@@ -257,49 +257,51 @@ class Cache:
             if not self._outage:
                 logger.info("cache backend recovered")
 
-    def _admit(self) -> bool:
-        """False while the backend's breaker is open: skip it (a miss), do not wait on it."""
+    def _admit(self) -> int | None:
+        """The backend breaker's ticket, or None while it is open: skip the backend (a miss),
+        do not wait on it."""
         try:
-            self._backend_breaker.admit()
+            return self._backend_breaker.admit()
         except CircuitOpen:
             self._counters.errors += 1
-            return False
-        return True
+            return None
 
-    def _after(self, what: str, exc: Exception | None) -> None:
+    def _after(self, ticket: int, what: str, exc: Exception | None) -> None:
         if exc is None:
-            self._backend_breaker.record_success()
+            self._backend_breaker.record_success(ticket)
             self._backend_ok(what)
         else:
-            self._backend_breaker.record_failure(exc)
+            self._backend_breaker.record_failure(ticket, exc)
             self._backend_failed(exc, what)
 
     async def _external(self, what: str, call: Callable[[], Awaitable[Any]], fallback: Any) -> Any:
-        if not self._admit():
+        ticket = self._admit()
+        if ticket is None:
             return fallback
         try:
             result = await call()
         except Exception as exc:
-            self._after(what, exc)
+            self._after(ticket, what, exc)
             return fallback
         except BaseException:
-            self._backend_breaker.release()
+            self._backend_breaker.release(ticket)
             raise
-        self._after(what, None)
+        self._after(ticket, what, None)
         return result
 
     def _external_sync(self, what: str, call: Callable[[], Any], fallback: Any) -> Any:
-        if not self._admit():
+        ticket = self._admit()
+        if ticket is None:
             return fallback
         try:
             result = call()
         except Exception as exc:
-            self._after(what, exc)
+            self._after(ticket, what, exc)
             return fallback
         except BaseException:
-            self._backend_breaker.release()
+            self._backend_breaker.release(ticket)
             raise
-        self._after(what, None)
+        self._after(ticket, what, None)
         return result
 
     # -- raw lookup and store ---------------------------------------------------------------

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from types import TracebackType
 from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
-from .._exceptions import CircuitOpen, InputError
+from .._exceptions import CircuitOpen, InputError, ItemCancelled
 from .._settings import env_float, env_int
 from ._breaker import CircuitBreaker
 from ._outcome import Outcome, Results, Summary
@@ -63,6 +63,14 @@ def _is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004  # an object with an async __call__
     )
+
+
+def _own_cancellation() -> bool:
+    """True when the running task (a worker) is being cancelled: the map's caller was cancelled
+    or the stream was closed. A ``CancelledError`` raised while this is False came from inside
+    the item's call (it awaited something another task cancelled): that item's failure."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _check_positive_int(name: str, value: object, *, minimum: int) -> int:
@@ -301,6 +309,10 @@ class _Engine(Generic[T, R]):
                     value = await fn(item)
                 except Exception as exc:
                     deliver(Outcome(item, index, None, exc, 1, time() - start))
+                except asyncio.CancelledError as exc:
+                    if _own_cancellation():
+                        raise
+                    deliver(Outcome(item, index, None, ItemCancelled(exc), 1, time() - start))
                 else:
                     deliver(Outcome(item, index, value, None, 1, time() - start))
             else:
@@ -336,8 +348,7 @@ class _Engine(Generic[T, R]):
                     weight = self._weight(item) if self._weight is not None else 1.0
                     waited = await limiter.acquire(weight)
                     self._rate_wait_s += waited  # after the await: no lost update
-                if breaker is not None:
-                    breaker.admit()
+                ticket = breaker.admit() if breaker is not None else 0
             except CircuitOpen as exc:
                 self._rejected += 1
                 return Outcome(item, index, None, exc, attempts, time() - start)
@@ -353,7 +364,7 @@ class _Engine(Generic[T, R]):
                     value = await fn(item)
             except Exception as exc:
                 if breaker is not None:
-                    breaker.record_failure(exc)
+                    breaker.record_failure(ticket, exc)
                 if deadline is not None and deadline.expired():
                     exc.add_note(f"slipstream: the call exceeded timeout_s={timeout_s:g}")
                 wait = (
@@ -368,12 +379,15 @@ class _Engine(Generic[T, R]):
                     self._retried += 1
                 await asyncio.sleep(wait)
                 continue
-            except BaseException:
+            except BaseException as exc:
                 if breaker is not None:
-                    breaker.release()
+                    breaker.release(ticket)
+                if isinstance(exc, asyncio.CancelledError) and not _own_cancellation():
+                    error = ItemCancelled(exc)
+                    return Outcome(item, index, None, error, attempts, time() - start)
                 raise
             if breaker is not None:
-                breaker.record_success()
+                breaker.record_success(ticket)
             return Outcome(item, index, value, None, attempts, time() - start)
 
     def _deliver(self, outcome: Outcome[T, R]) -> None:

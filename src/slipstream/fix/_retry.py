@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from .._settings import now as _now
 from .._settings import testing_state as _testing
+from .._validate import check_instance, check_int, check_number, check_seconds
+from ._callables import kind_of
 
 __all__ = ["Retry", "RetryBudget", "is_transient", "retry", "retry_after_s"]
 
@@ -112,12 +113,9 @@ class RetryBudget:
     def __init__(
         self, *, ratio: float = 0.2, min_per_s: float = 10.0, max_balance: float = 1000.0
     ) -> None:
-        if not (0 <= ratio <= 10 and math.isfinite(ratio)):
-            raise ValueError(f"'ratio' must be between 0 and 10, got {ratio!r}")
-        if not min_per_s >= 0:
-            raise ValueError(f"'min_per_s' must be >= 0, got {min_per_s!r}")
-        if not max_balance >= 1:
-            raise ValueError(f"'max_balance' must be >= 1, got {max_balance!r}")
+        ratio = check_number("ratio", ratio, minimum=0, maximum=10)
+        min_per_s = check_number("min_per_s", min_per_s, minimum=0, allow_inf=True)
+        max_balance = check_number("max_balance", max_balance, minimum=1, allow_inf=True)
         self.ratio = float(ratio)
         self.min_per_s = float(min_per_s)
         self.max_balance = float(max_balance)
@@ -227,20 +225,21 @@ class Retry:
     _match: Callable[[BaseException], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise TypeError(f"'attempts' must be an int, got {type(self.attempts).__name__}")
-        if self.attempts < 1:
-            raise ValueError(f"'attempts' must be >= 1, got {self.attempts}")
+        check_int("attempts", self.attempts, minimum=1)
         for name in ("initial_s", "max_delay_s", "max_retry_after_s"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"'{name}' must be >= 0 and finite, got {value!r}")
-        if not (self.multiplier >= 1 and math.isfinite(self.multiplier)):
-            raise ValueError(f"'multiplier' must be >= 1, got {self.multiplier!r}")
-        if self.deadline_s is not None and not self.deadline_s > 0:
-            raise ValueError(f"'deadline_s' must be > 0 or None, got {self.deadline_s!r}")
-        if self.budget is not None and not isinstance(self.budget, RetryBudget):
-            raise TypeError(f"'budget' must be a RetryBudget, got {type(self.budget).__name__}")
+            object.__setattr__(
+                self, name, check_seconds(name, getattr(self, name), allow_zero=True)
+            )
+        object.__setattr__(
+            self, "multiplier", check_number("multiplier", self.multiplier, minimum=1)
+        )
+        object.__setattr__(
+            self, "deadline_s", check_seconds("deadline_s", self.deadline_s, allow_none=True)
+        )
+        if not isinstance(self.jitter, bool):
+            raise TypeError(f"'jitter' must be a bool, got {type(self.jitter).__name__}")
+        if self.budget is not None:
+            check_instance("budget", self.budget, RetryBudget, "a RetryBudget or None")
         object.__setattr__(self, "_match", _matcher(self.on))
 
     def backoff_s(self, attempt: int) -> float:
@@ -318,45 +317,169 @@ def retry(
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
         if not callable(fn):
             raise TypeError(f"'fn' must be callable, got {type(fn).__name__}")
-        if inspect.iscoroutinefunction(fn):
-            afn = cast(Callable[P, Awaitable[Any]], fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                start = _now()
-                budget = pol.budget
-                if budget is not None:
-                    budget.deposit()
-                attempts = 1
-                while True:
-                    try:
-                        return await afn(*args, **kwargs)
-                    except Exception as exc:
-                        wait = pol.delay(exc, attempts, _now() - start)
-                        if wait is None:
-                            raise
-                    attempts += 1
-                    await asyncio.sleep(wait)
-
-            return cast(Callable[P, T], async_wrapper)
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            start = time.monotonic()
-            budget = pol.budget
-            if budget is not None:
-                budget.deposit()
-            attempts = 1
-            while True:
-                try:
-                    return fn(*args, **kwargs)
-                except Exception as exc:
-                    wait = pol.delay(exc, attempts, time.monotonic() - start)
-                    if wait is None:
-                        raise
-                attempts += 1
-                time.sleep(wait)
-
-        return sync_wrapper
+        kind = kind_of(fn)
+        if kind == "async":
+            return cast(Callable[P, T], _retry_async(pol, cast(Any, fn)))
+        if kind == "generator":
+            return cast(Callable[P, T], _retry_generator(pol, cast(Any, fn)))
+        if kind == "async_generator":
+            return cast(Callable[P, T], _retry_async_generator(pol, cast(Any, fn)))
+        return _retry_sync(pol, fn)
 
     return decorate
+
+
+def _retry_sync(pol: Retry, fn: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(fn)
+    def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        start = time.monotonic()
+        if pol.budget is not None:
+            pol.budget.deposit()
+        attempts = 1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                wait = pol.delay(exc, attempts, time.monotonic() - start)
+                if wait is None:
+                    raise
+            attempts += 1
+            time.sleep(wait)
+
+    return sync_wrapper
+
+
+def _retry_async(pol: Retry, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(fn)
+    async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        start = _now()
+        if pol.budget is not None:
+            pol.budget.deposit()
+        attempts = 1
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                wait = pol.delay(exc, attempts, _now() - start)
+                if wait is None:
+                    raise
+            attempts += 1
+            await asyncio.sleep(wait)
+
+    return async_wrapper
+
+
+_AFTER_FIRST = (
+    "slipstream: not retried: the generator had already yielded {} item(s), which a new "
+    "attempt would repeat"
+)
+
+
+def _deliver(gen: Generator[Any, Any, Any], first: Any) -> Generator[Any, Any, Any]:
+    """``yield from gen`` once ``first`` came out of it: ``send`` and ``throw`` reach ``gen``;
+    an error it raises gets a note saying why it is not retried."""
+    value, delivered = first, 0
+    try:
+        while True:
+            delivered += 1
+            try:
+                sent = yield value
+            except GeneratorExit:
+                raise
+            except BaseException as thrown:  # throw(): the inner generator handles it
+                step: Callable[[], Any] = functools.partial(gen.throw, thrown)
+            else:
+                step = functools.partial(gen.send, sent)
+            try:
+                value = step()
+            except StopIteration as stop:
+                return stop.value
+            except Exception as exc:
+                exc.add_note(_AFTER_FIRST.format(delivered))
+                raise
+    finally:
+        gen.close()
+
+
+def _retry_generator(
+    pol: Retry, fn: Callable[P, Generator[Any, Any, Any]]
+) -> Callable[P, Generator[Any, Any, Any]]:
+    """Retry a generator function until it yields its first item; after that an error
+    propagates (with a note), since a new attempt would repeat what was already delivered."""
+
+    @functools.wraps(fn)
+    def generator_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+        start = time.monotonic()
+        if pol.budget is not None:
+            pol.budget.deposit()
+        attempts = 1
+        while True:
+            gen = fn(*args, **kwargs)
+            try:
+                first = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            except Exception as exc:
+                wait = pol.delay(exc, attempts, time.monotonic() - start)
+                if wait is None:
+                    raise
+            else:
+                break
+            attempts += 1
+            time.sleep(wait)
+        return (yield from _deliver(gen, first))
+
+    return generator_wrapper
+
+
+def _retry_async_generator(
+    pol: Retry, fn: Callable[P, AsyncGenerator[Any, Any]]
+) -> Callable[P, AsyncGenerator[Any, Any]]:
+    """The async twin of ``_retry_generator``: retried until the first item, values sent with
+    ``asend`` and exceptions thrown in with ``athrow`` reach the inner generator."""
+
+    @functools.wraps(fn)
+    async def async_generator_wrapper(
+        *args: P.args, **kwargs: P.kwargs
+    ) -> AsyncGenerator[Any, Any]:
+        start = _now()
+        if pol.budget is not None:
+            pol.budget.deposit()
+        attempts = 1
+        while True:
+            agen = fn(*args, **kwargs)
+            try:
+                value = await agen.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                wait = pol.delay(exc, attempts, _now() - start)
+                if wait is None:
+                    raise
+            else:
+                break
+            attempts += 1
+            await asyncio.sleep(wait)
+        delivered = 0
+        try:
+            while True:
+                delivered += 1
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    raise
+                except BaseException as thrown:  # athrow(): the inner generator handles it
+                    step = agen.athrow(thrown)
+                else:
+                    step = agen.asend(sent)
+                try:
+                    value = await step
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    exc.add_note(_AFTER_FIRST.format(delivered))
+                    raise
+        finally:
+            await agen.aclose()
+
+    return async_generator_wrapper
