@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -495,3 +496,239 @@ class TestLoops:
         assert 1 == asyncio.run(slow(1))
         assert [1, 1] == calls
         assert 1 / 3 == pytest.approx(slow.cache.statistics().hit_ratio)  # type: ignore[attr-defined]
+
+
+class TestAbandonedFlights:
+    """A caller that was never cancelled never gets CancelledError."""
+
+    @pytest.mark.parametrize("via", ["get_or_load", "cached"])
+    def test_a_caller_one_step_after_the_last_waiter_left_starts_afresh(
+        self, vrun: Run, via: str
+    ) -> None:
+        """The last waiter is cancelled (so the load is); a caller arriving in the very next
+        loop step, before the load's done-callback ran, gets a fresh load's value."""
+        loader = Loader(delay_s=1.0)
+        cache = ss.Cache(ttl_s=60)
+        fn = ss.cached(cache)(loader.__call__)
+
+        def call() -> Any:
+            if via == "cached":
+                return fn(7)
+            return cache.get_or_load(7, lambda: loader(7))
+
+        async def main() -> Any:
+            first = asyncio.create_task(call())
+            await asyncio.sleep(0)  # the load is in flight, `first` waits on it
+            first.cancel()
+            second = asyncio.create_task(call())  # runs right after first's cancellation
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            return await second
+
+        assert ("value", 7, 2) == vrun(main())
+        assert (2, 1) == (loader.calls, loader.cancelled)
+
+
+class TestSweepTimer:
+    def test_the_sweep_timer_is_armed_again_on_a_new_loop(self) -> None:
+        """A module-level cache used under one event loop, then another, still sweeps expired
+        entries on a timer under the second loop, with no one writing."""
+        cache = ss.Cache(ttl_s=5, sweep_interval_s=10)
+
+        async def fill() -> None:
+            for i in range(100):
+                await cache.get_or_load(i, lambda i=i: asyncio.sleep(0, i))  # type: ignore[misc]
+
+        async def idle() -> int:
+            await cache.get_or_load("x", lambda: asyncio.sleep(0, "x"))
+            await asyncio.sleep(60)  # no reads, no writes: only the timer can sweep
+            return len(cache.memory)  # type: ignore[arg-type]
+
+        testing.run(fill(), virtual_clock=True)
+        assert 0 == testing.run(idle(), virtual_clock=True)
+
+
+class TestPerCallInvalidation:
+    def test_invalidate_one_call(self, vrun: Run) -> None:
+        """fn.invalidate(*args) removes that call's entry only; the next call recomputes."""
+        loader = Loader()
+        fn = ss.cached(ttl_s=60)(loader.__call__)
+
+        async def main() -> tuple[int, int, int]:
+            await fn(1)
+            await fn(2)
+            removed = await fn.invalidate(1)
+            again = await fn.invalidate(1)
+            await fn(1)
+            await fn(2)
+            return removed, again, loader.calls
+
+        assert (1, 0, 3) == vrun(main())
+
+    def test_invalidate_sync_with_kwargs_and_a_dataclass(self) -> None:
+        """The sync twin, on a key encoded from keyword and dataclass arguments."""
+        calls = []
+
+        @ss.cached(ttl_s=60)
+        def label(text: str, *, schema: Schema) -> str:
+            calls.append(text)
+            return text.upper()
+
+        s = Schema("a", ("x",))
+        label("x", schema=s)
+        assert 1 == label.invalidate_sync("x", schema=s)
+        label("x", schema=s)
+        assert ["x", "x"] == calls
+
+    def test_invalidate_on_sqlite(self, tmp_path: Any, arun: Run) -> None:
+        """Per-call invalidation works on a persistent store too."""
+        cache = ss.Cache(sqlite_path=tmp_path / "c.sqlite", ttl_s=60)
+        calls = []
+
+        @ss.cached(cache)
+        async def fn(x: int) -> int:
+            calls.append(x)
+            return x
+
+        async def main() -> int:
+            await fn(1)
+            removed = await fn.invalidate(1)
+            await fn(1)
+            await cache.aclose()
+            return removed
+
+        assert 1 == arun(main())
+        assert [1, 1] == calls
+
+
+class TestOddCallables:
+    """@cached derives a stable name without requiring __qualname__."""
+
+    def test_partial_arguments_are_part_of_the_identity(self) -> None:
+        """partial(f, 1) and partial(f, 2) on one cache never share an entry."""
+        calls = []
+
+        def add(a: int, b: int) -> int:
+            calls.append((a, b))
+            return a + b
+
+        cache = ss.Cache(ttl_s=60)
+        one, two = (
+            ss.cached(cache)(functools.partial(add, 1)),
+            ss.cached(cache)(functools.partial(add, 2)),
+        )
+        assert (6, 7, 6) == (one(5), two(5), one(5))
+        assert [(1, 5), (2, 5)] == calls
+        assert 1 == one.invalidate_sync(5)
+
+    def test_callable_objects_and_bound_methods(self, vrun: Run) -> None:
+        """Two instances' bound methods (or the instances themselves) keep separate entries."""
+        cache = ss.Cache(ttl_s=60)
+
+        @dataclasses.dataclass
+        class Scaler:
+            k: int
+
+            async def __call__(self, x: int) -> int:
+                return self.k * x
+
+            def scale(self, x: int) -> int:
+                return self.k * x
+
+        async def main() -> list[int]:
+            a, b = ss.cached(cache)(Scaler(2)), ss.cached(cache)(Scaler(3))
+            return [await a(5), await b(5)]
+
+        assert [10, 15] == vrun(main())
+        m2, m3 = ss.cached(cache)(Scaler(2).scale), ss.cached(cache)(Scaler(3).scale)
+        assert (10, 15) == (m2(5), m3(5))
+
+    def test_mocks(self, vrun: Run) -> None:
+        """Mock and AsyncMock are cached like functions (no AttributeError: __qualname__)."""
+        from unittest import mock
+
+        sync_mock = mock.Mock(return_value=3)
+        async_mock = mock.AsyncMock(return_value=4)
+        cached_sync, cached_async = ss.cached()(sync_mock), ss.cached()(async_mock)
+        assert (3, 3) == (cached_sync(1), cached_sync(1))
+
+        async def main() -> tuple[int, int]:
+            return await cached_async(1), await cached_async(1)
+
+        assert (4, 4) == vrun(main())
+        assert (1, 1) == (sync_mock.call_count, async_mock.await_count)
+
+    def test_partialmethod(self) -> None:
+        """A partialmethod is cached per instance and per bound argument."""
+        calls = []
+
+        @dataclasses.dataclass
+        class Doc:
+            id: int
+
+            def render(self, scale: int, x: int) -> int:
+                calls.append((self.id, scale, x))
+                return self.id * scale * x
+
+            tenfold = ss.cached(ttl_s=60)(functools.partialmethod(render, 10))
+
+        assert (10, 20, 10) == (Doc(1).tenfold(1), Doc(2).tenfold(1), Doc(1).tenfold(1))
+        assert [(1, 10, 1), (2, 10, 1)] == calls
+
+    def test_an_unencodable_bound_object_is_refused_for_a_persistent_cache(
+        self, tmp_path: Any
+    ) -> None:
+        """A callable object with only an address for text cannot be keyed across processes:
+        TypeError with a HINT at decoration, not a silent miss every run."""
+
+        class Anonymous:
+            def __call__(self, x: int) -> int:
+                return x
+
+        with pytest.raises(TypeError, match="HINT"):
+            ss.cached(ss.Cache(sqlite_path=tmp_path / "c.sqlite"))(Anonymous())
+        assert 5 == ss.cached()(Anonymous())(5)  # in memory: a token of this wrapper
+
+    def test_generators_are_refused(self) -> None:
+        """A generator function has no result to keep: TypeError with a HINT."""
+
+        def rows() -> Any:
+            yield 1
+
+        with pytest.raises(TypeError, match="HINT"):
+            ss.cached()(rows)
+
+
+class TestStatistics:
+    def test_joins_are_not_misses(self, vrun: Run) -> None:
+        """1,000 concurrent lookups of one key: one miss (the load) and 999 joins."""
+        loader = Loader()
+        fn = ss.cached(ttl_s=60)(loader.__call__)
+
+        async def main() -> None:
+            await asyncio.gather(*(fn(7) for _ in range(1000)))
+            await fn(7)
+
+        vrun(main())
+        stats = fn.cache.statistics()
+        assert (1, 999, 1) == (stats.misses, stats.joins, stats.hits)
+
+    def test_sync_joins_are_not_misses(self) -> None:
+        """The same across threads."""
+        gate = threading.Event()
+        fn = ss.cached(ttl_s=60)(lambda x: gate.wait(5) and x)
+        threads = [threading.Thread(target=fn, args=(1,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        gate.set()
+        for t in threads:
+            t.join()
+        stats = fn.cache.statistics()
+        assert (1, 7) == (stats.misses, stats.joins)
+
+    def test_unknown_sizes_say_so(self, tmp_path: Any) -> None:
+        """A SQLite cache reports entries and bytes as None (unknown), not -1."""
+        stats = ss.Cache(sqlite_path=tmp_path / "c.sqlite").statistics()
+        assert (None, None) == (stats.entries, stats.bytes)
+        assert "entries=?" in repr(ss.Cache(sqlite_path=tmp_path / "d.sqlite"))

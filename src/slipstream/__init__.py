@@ -23,6 +23,7 @@ from .fix import BatchWriter as BatchWriter
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
 from .fix import Cache as Cache
+from .fix import CachedFunction as CachedFunction
 from .fix import CacheStatistics as CacheStatistics
 from .fix import Checkpoint as Checkpoint
 from .fix import CircuitBreaker as CircuitBreaker
@@ -95,6 +96,7 @@ __all__ = [
     "BreakerStatistics",
     "Cache",
     "CacheStatistics",
+    "CachedFunction",
     "Checkpoint",
     "CheckpointError",
     "CircuitBreaker",

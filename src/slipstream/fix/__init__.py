@@ -12,6 +12,7 @@ from ._breaker import BreakerStatistics as BreakerStatistics
 from ._breaker import CircuitBreaker as CircuitBreaker
 from ._cache import Cache as Cache
 from ._cache import CacheStatistics as CacheStatistics
+from ._cached import CachedFunction as CachedFunction
 from ._cached import cached as cached
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import RunStatus as RunStatus
@@ -72,6 +73,7 @@ __all__ = [
     "BreakerStatistics",
     "Cache",
     "CacheStatistics",
+    "CachedFunction",
     "Checkpoint",
     "CircuitBreaker",
     "DaskRunner",

@@ -29,6 +29,7 @@ import functools
 import logging
 import math
 import os
+import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -63,9 +64,13 @@ _FAST_TYPES = frozenset({str, int, bytes, type(None)})
 
 @dataclass(frozen=True, slots=True)
 class CacheStatistics:
-    """A snapshot of a ``Cache``'s counters. ``errors`` counts backend calls that failed or
-    were skipped while the backend was down; ``entries`` and ``bytes`` are -1 for SQLite and
-    Redis (counting them would cost a scan)."""
+    """A snapshot of a ``Cache``'s counters.
+
+    ``misses`` counts lookups that started a load; ``joins`` lookups that found one running and
+    waited for it (single flight), so ``misses`` is also the number of loads. ``errors`` counts
+    backend calls that failed or were skipped while the backend was down. ``entries`` and
+    ``bytes`` are None ("unknown") for SQLite and Redis: counting them would cost a scan of the
+    store on every call."""
 
     hits: int
     misses: int
@@ -75,12 +80,13 @@ class CacheStatistics:
     errors: int
     refreshes: int
     unserialisable: int
-    entries: int
-    bytes: int
+    entries: int | None
+    bytes: int | None
 
     @property
     def hit_ratio(self) -> float:
-        lookups = self.hits + self.stale_hits + self.misses
+        """Hits (fresh or stale) over all lookups (hits, misses and joins)."""
+        lookups = self.hits + self.stale_hits + self.misses + self.joins
         return (self.hits + self.stale_hits) / lookups if lookups else 0.0
 
 
@@ -102,12 +108,13 @@ class _Counters:
 
 
 class _Flight:
-    __slots__ = ("background", "task", "waiters")
+    __slots__ = ("abandoned", "background", "task", "waiters")
 
     def __init__(self, task: asyncio.Task[Any], background: bool) -> None:
         self.task = task
         self.waiters = 0
         self.background = background
+        self.abandoned = False  # every waiter left and the task was cancelled
 
 
 def _check_ttl(name: str, value: float | None, *, allow_none: bool = True) -> None:
@@ -212,6 +219,7 @@ class Cache:
         self._sync_flights: dict[Hashable, Any] = {}
         self._next_sweep = _settings.clock() + self.sweep_interval_s
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._outage: set[str] = set()
         # A dead backend is skipped for backend_retry_s after each failure (one probe then),
         # so an outage costs misses, not a connection timeout on every call.
@@ -404,10 +412,21 @@ class Cache:
         return removed
 
     def _arm_timer(self) -> None:
-        """In async use, sweep on a timer too, so memory is bounded even with no traffic."""
-        if self._timer is None and not self._closed:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.sweep_interval_s, self._on_timer)
+        """In async use, sweep on a timer too, so memory is bounded even with no traffic.
+
+        The timer lives on one loop; when that loop is gone (an ``asyncio.run`` ended, another
+        began) or stopped, the next async use arms it again on the running loop."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        if self._timer is not None and self._timer_loop is not None:
+            owner = self._timer_loop()
+            if owner is loop or (owner is not None and owner.is_running()):
+                return
+            if owner is not None and not owner.is_closed():
+                self._timer.cancel()  # a stopped loop: its timer would fire only if it ran again
+        self._timer = loop.call_later(self.sweep_interval_s, self._on_timer)
+        self._timer_loop = weakref.ref(loop)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -432,9 +451,11 @@ class Cache:
     ) -> Any:
         flight = self._flights.get(full)
         loop = asyncio.get_running_loop()
-        if flight is not None and flight.task.get_loop() is not loop:
-            flight = None  # left over from an event loop that closed mid-flight
+        if flight is not None and (flight.task.get_loop() is not loop or flight.abandoned):
+            flight = None  # from an event loop that closed mid-flight, or being cancelled
         if flight is None:
+            if not background:
+                self._counters.misses += 1
             task = loop.create_task(self._compute(full, loader, ttl_s, ns, tags, stale))
             flight = _Flight(task, background)
             self._flights[full] = flight
@@ -449,7 +470,13 @@ class Cache:
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done() and not flight.background:
-                flight.task.cancel()  # the last waiter left: nobody needs the result
+                # The last waiter left: nobody needs the result. The flight leaves the table
+                # now, not in the done-callback a loop step later, so a caller arriving in
+                # between starts a fresh load instead of joining a cancelled one.
+                flight.abandoned = True
+                if self._flights.get(full) is flight:
+                    del self._flights[full]
+                flight.task.cancel()
 
     def _flight_done(self, full: Hashable, flight: _Flight, task: asyncio.Task[Any]) -> None:
         if self._flights.get(full) is flight:
@@ -537,8 +564,7 @@ class Cache:
         if error is not None:
             self._counters.hits += 1
             raise error
-        self._counters.misses += 1
-        return await self._load(full, loader, ttl_s, ns, tags, stale)
+        return await self._load(full, loader, ttl_s, ns, tags, stale)  # a miss or a join
 
     def _get_or_load_sync(
         self,
@@ -562,7 +588,6 @@ class Cache:
         if error is not None:
             self._counters.hits += 1
             raise error
-        self._counters.misses += 1
         # single flight across threads: the first caller computes, the others wait for it
         owner = False
         flight = self._sync_flights.get(full)
@@ -570,7 +595,9 @@ class Cache:
             candidate = {"event": threading.Event(), "value": MISSING, "error": None}
             flight = self._sync_flights.setdefault(full, candidate)
             owner = flight is candidate
-        if not owner:
+        if owner:
+            self._counters.misses += 1
+        else:
             self._counters.joins += 1
             flight["event"].wait()
             if flight["error"] is not None:
@@ -679,8 +706,28 @@ class Cache:
     async def invalidate(
         self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
     ) -> int:
-        """Remove one key, a whole namespace, or every entry with a tag; returns how many."""
+        """Remove one key, a whole namespace, or every entry with a tag; returns how many.
+        (For one call of a ``@cached`` function, use ``fn.invalidate(*args, **kwargs)``.)"""
         kind, target = self._target(key, namespace, tag)
+        return await self._invalidate(kind, target)
+
+    def invalidate_sync(
+        self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
+    ) -> int:
+        """``invalidate`` for sync code (memory and SQLite caches)."""
+        kind, target = self._target(key, namespace, tag)
+        return self._invalidate_sync(kind, target)
+
+    async def _invalidate_entry(self, full: Hashable) -> int:
+        """Remove the entry stored under ``full`` (a key ``@cached`` built already)."""
+        self._errors.pop(full, None)
+        return await self._invalidate("key", full)
+
+    def _invalidate_entry_sync(self, full: Hashable) -> int:
+        self._errors.pop(full, None)
+        return self._invalidate_sync("key", full)
+
+    async def _invalidate(self, kind: str, target: Any) -> int:
         if self.memory is not None:
             return self._invalidate_memory(kind, target)
         if self._sqlite is not None:
@@ -694,11 +741,7 @@ class Cache:
         }[kind]
         return int(await self._external("invalidate", lambda: call(target), 0))
 
-    def invalidate_sync(
-        self, key: Any = MISSING, *, namespace: str | None = None, tag: str | None = None
-    ) -> int:
-        """``invalidate`` for sync code (memory and SQLite caches)."""
-        kind, target = self._target(key, namespace, tag)
+    def _invalidate_sync(self, kind: str, target: Any) -> int:
         if self.memory is not None:
             return self._invalidate_memory(kind, target)
         sqlite, op = self._sync_store(), _SQLITE_INVALIDATE[kind](target)
@@ -746,8 +789,8 @@ class Cache:
             errors=c.errors,
             refreshes=c.refreshes,
             unserialisable=c.unserialisable,
-            entries=len(self.memory) if self.memory is not None else -1,
-            bytes=self.memory.bytes if self.memory is not None else -1,
+            entries=len(self.memory) if self.memory is not None else None,
+            bytes=self.memory.bytes if self.memory is not None else None,
         )
 
     async def aclose(self) -> None:
@@ -779,7 +822,8 @@ class Cache:
     def __repr__(self) -> str:
         s = self.statistics()
         where = "memory" if self.memory is not None else ("sqlite" if self._sqlite else "redis")
+        entries = "?" if s.entries is None else s.entries
         return (
-            f"<Cache {where} ns={self.namespace!r} entries={s.entries} hits={s.hits} "
+            f"<Cache {where} ns={self.namespace!r} entries={entries} hits={s.hits} "
             f"misses={s.misses} hit_ratio={s.hit_ratio:.2f}>"
         )
