@@ -339,3 +339,30 @@ class TestRateLimiterProperties:
         admitted, honest = testing.run(main(), virtual_clock=True)
         assert max_in_window(admitted, rate) <= 1e-6
         assert all(honest)
+
+
+class TestClosedLoops:
+    def test_waiters_left_by_a_closed_loop_do_not_hold_up_the_next(self) -> None:
+        """A module-level limiter whose loop closed with three waiters queued (not cancelled)
+        serves the next loop's caller after one interval, instead of hanging behind them."""
+        limiter = ss.RateLimiter(ss.Rate(per_second=10))
+        left: list[asyncio.Task[float]] = []
+
+        async def queue_and_leave() -> None:
+            await limiter.acquire()
+            left.extend(asyncio.create_task(limiter.acquire()) for _ in range(3))
+            await asyncio.sleep(0)  # they are queued; the loop then closes under them
+
+        loop = testing.VirtualClockLoop()
+        try:
+            loop.run_until_complete(queue_and_leave())
+        finally:
+            loop.close()
+        assert all(not t.done() for t in left)
+
+        async def next_run() -> float:
+            assert 0 == limiter.statistics().waiting  # the dead loop's waiters do not count
+            return await asyncio.wait_for(limiter.acquire(), 5)
+
+        assert testing.run(next_run(), virtual_clock=True) <= 0.1
+        left.clear()

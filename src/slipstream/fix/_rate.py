@@ -141,7 +141,9 @@ class RateLimiter:
         slack_s: timer lateness forgiven to a woken waiter (default ``min(2 ms, 0.5 / rate)``;
             see the guarantee in the module's docstring).
 
-    It is not bound to an event loop at construction; waiters must share one loop.
+    It is not bound to an event loop at construction. Waiters must share one loop at a time;
+    waiters left queued by a loop that closed (a module-level limiter across ``asyncio.run``
+    calls) are dropped when the next loop's first waiter arrives, so they never hold it up.
     """
 
     __slots__ = (
@@ -152,6 +154,7 @@ class RateLimiter:
         "_slack_s",
         "_tat",
         "_timer",
+        "_timer_loop",
         "_units",
         "_waited_s",
         "_waiters",
@@ -176,6 +179,7 @@ class RateLimiter:
         self._tat = -math.inf  # the bucket starts full
         self._waiters: deque[_Waiter] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._acquired = 0
         self._units = 0.0
         self._waited_s = 0.0
@@ -234,8 +238,9 @@ class RateLimiter:
     async def _wait(self, start: float, weight: float) -> float:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), weight)
+        stale_head = self._drop_dead_head(loop)
         self._waiters.append(waiter)
-        if len(self._waiters) == 1:
+        if len(self._waiters) == 1 or stale_head:
             self._wake_head(loop)
         try:
             while True:
@@ -250,6 +255,7 @@ class RateLimiter:
                     break
                 waiter.future = loop.create_future()  # woken a hair early: wait again
                 self._timer = loop.call_at(self._ready_at(weight), self._wake_head, loop)
+                self._timer_loop = loop
         except BaseException:
             self._abandon(waiter, loop)
             raise
@@ -262,18 +268,43 @@ class RateLimiter:
     def _abandon(self, waiter: _Waiter, loop: asyncio.AbstractEventLoop) -> None:
         """A waiter was cancelled: drop it, and hand the head's turn on if it was the head."""
         waiter.cancelled = True
+        if loop.is_closed():  # collected after its loop closed: nothing to hand on from there
+            return
         if self._waiters and self._waiters[0] is waiter:
             self._waiters.popleft()
             if self._timer is not None:
                 self._timer.cancel()
             self._wake_head(loop)
 
+    def _drop_dead_head(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Drop queued waiters whose event loop closed (an ``asyncio.run`` ended with them
+        queued: nothing will ever wake them); True when the head was one of them, or the head's
+        timer belongs to another loop, so the new head must be woken from this loop."""
+        waiters = self._waiters
+        dropped = False
+        while waiters and (waiters[0].cancelled or waiters[0].future.get_loop().is_closed()):
+            waiters.popleft()
+            dropped = True
+        if dropped:
+            # the dead loop may hold the only references to the others: drop them all
+            live = [w for w in waiters if not w.future.get_loop().is_closed()]
+            if len(live) != len(waiters):
+                self._waiters = waiters = deque(live)
+        timer_elsewhere = self._timer is not None and self._timer_loop is not loop
+        if dropped or timer_elsewhere:
+            owner = self._timer_loop
+            if self._timer is not None and owner is not None and not owner.is_closed():
+                self._timer.cancel()
+            self._timer = None
+            return True
+        return False
+
     def _wake_head(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wake the head waiter now if its tokens are there, else set one timer for it."""
         self._timer = None
         waiters = self._waiters
-        while waiters and waiters[0].cancelled:
-            waiters.popleft()
+        while waiters and (waiters[0].cancelled or waiters[0].future.get_loop().is_closed()):
+            waiters.popleft()  # cancelled, or left behind by a loop that closed
         if not waiters:
             return
         head = waiters[0]
@@ -283,6 +314,7 @@ class RateLimiter:
                 head.future.set_result(None)
         else:
             self._timer = loop.call_at(ready_at, self._wake_head, loop)
+            self._timer_loop = loop
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -302,7 +334,9 @@ class RateLimiter:
             rate=self._rate,
             acquired=self._acquired,
             units=self._units,
-            waiting=sum(1 for w in self._waiters if not w.cancelled),
+            waiting=sum(
+                1 for w in self._waiters if not w.cancelled and not w.future.get_loop().is_closed()
+            ),
             waited_s=self._waited_s,
             available=max(0.0, level),
         )
