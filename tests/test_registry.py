@@ -392,3 +392,64 @@ class TestReporting:
         """default_registry() returns one registry per process."""
         assert ss.default_registry() is ss.default_registry()
         assert sys.modules["slipstream"].default_registry is ss.default_registry
+
+
+class TestClosingDuringCreation:
+    def test_a_client_made_while_closing_is_closed(self, vrun: Run) -> None:
+        """aclose() during a factory call: the get raises RegistryClosed, and the client the
+        factory made anyway is closed by the time aclose() returns."""
+        registry = ss.Registry()
+        release = asyncio.Event()
+        made: list[Client] = []
+
+        async def factory() -> Client:
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                pass  # a handshake that finishes anyway (shielded inside the driver)
+            made.append(Client("late"))
+            return made[-1]
+
+        async def main() -> bool:
+            get = asyncio.create_task(registry.get("storage", factory))
+            await asyncio.sleep(0)  # the factory is running
+            closing = asyncio.create_task(registry.aclose())
+            await asyncio.sleep(0)
+            release.set()
+            await closing
+            closed_when_aclose_returned = made[0].closed
+            with pytest.raises(ss.RegistryClosed):
+                await get
+            return closed_when_aclose_returned
+
+        assert vrun(main())
+
+    def test_waiters_of_a_cancelled_creation_get_registry_closed(self, vrun: Run) -> None:
+        """A creation aclose() cancels fails its waiters with RegistryClosed, not with a
+        CancelledError they never asked for."""
+        registry = ss.Registry()
+
+        async def main() -> list[type[BaseException]]:
+            gets = [
+                asyncio.create_task(registry.get("llm", SlowFactory(delay_s=10)))
+                for _ in range(3)
+            ]
+            await asyncio.sleep(0)
+            await registry.aclose()
+            results = await asyncio.gather(*gets, return_exceptions=True)
+            return [type(r) for r in results]
+
+        assert [ss.RegistryClosed] * 3 == vrun(main())
+
+    def test_sync_factory_racing_aclose(self) -> None:
+        """get_sync whose factory returns after aclose(): the client is closed, not leaked."""
+        registry = ss.Registry()
+        log: list[str] = []
+
+        def factory() -> SyncClosing:
+            asyncio.run(registry.aclose())  # closed while the factory runs
+            return SyncClosing(log)
+
+        with pytest.raises(ss.RegistryClosed):
+            registry.get_sync("db", factory)
+        assert ["close"] == log

@@ -194,11 +194,16 @@ class Registry:
         self, key: tuple[str, str, int], flight: asyncio.Future[_Entry], task: asyncio.Task[_Entry]
     ) -> None:
         self._creations.discard(task)
-        self._inflight.pop(key, None)
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
         if flight.done():
             return
         if task.cancelled():
-            flight.cancel()
+            if self._closed:  # aclose() cancelled it: the waiters learn why
+                flight.set_exception(RegistryClosed(self.name, key[0]))
+                flight.exception()
+            else:
+                flight.cancel()
         elif task.exception() is not None:
             flight.set_exception(cast(BaseException, task.exception()))
             flight.exception()  # mark retrieved: a flight nobody awaits must not warn
@@ -219,7 +224,21 @@ class Registry:
         obj = factory(settings) if settings is not None else factory()
         if inspect.isawaitable(obj):
             obj = await obj
-        return self._store(key, name, fp, obj, start, settings, weakref.ref(loop), close)
+        try:
+            return self._store(key, name, fp, obj, start, settings, weakref.ref(loop), close)
+        except RegistryClosed:
+            # closed while the factory ran: what it made is ours to close, or it leaks
+            await self._close_made(name, fp, obj, close)
+            raise
+
+    async def _close_made(
+        self, name: str, fp: str, obj: Any, close: Callable[[Any], Any] | None
+    ) -> None:
+        entry = _Entry(name, obj, True, 0.0, 0.0, None, 0, "", close, fp)
+        try:
+            await self._close_entry(entry)
+        except Exception:
+            logger.warning("closing %r made during aclose() raised", name, exc_info=True)
 
     def get_sync(
         self,
@@ -253,7 +272,12 @@ class Registry:
                 if inspect.iscoroutine(obj):
                     obj.close()
                 raise TypeError(f"the factory for {name!r} is async; use 'await registry.get(...)'")
-            return cast(T, self._store(key, name, fp, obj, start, settings, None, close).obj)
+            try:
+                entry = self._store(key, name, fp, obj, start, settings, None, close)
+            except RegistryClosed:
+                self._close_sync(_Entry(name, obj, True, 0.0, 0.0, None, 0, "", close, fp))
+                raise
+            return cast(T, entry.obj)
 
     def register(self, name: str, obj: Any, settings: Any = None) -> None:
         """Add a borrowed object under ``(name, settings)``. It is handed out, never closed."""
@@ -414,8 +438,18 @@ class Registry:
 
     async def aclose(self) -> None:
         """Close everything created, in reverse order of creation; the registry is then closed
-        (``get`` raises ``RegistryClosed``). Borrowed objects are not closed."""
+        (``get`` raises ``RegistryClosed``). Borrowed objects are not closed.
+
+        Creations still running on this loop are cancelled and awaited first (their waiters
+        get ``RegistryClosed``); a factory that returns anyway has its client closed, so when
+        ``aclose`` returns nothing made by this registry is left open."""
         self._closed = True
+        loop = asyncio.get_running_loop()
+        running = [t for t in self._creations if t.get_loop() is loop and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
         await self.clear()
 
     async def __aenter__(self) -> Registry:
