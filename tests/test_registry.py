@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
@@ -403,10 +404,9 @@ class TestClosingDuringCreation:
         made: list[Client] = []
 
         async def factory() -> Client:
-            try:
+            # a handshake that finishes anyway (shielded inside the driver)
+            with contextlib.suppress(asyncio.CancelledError):
                 await release.wait()
-            except asyncio.CancelledError:
-                pass  # a handshake that finishes anyway (shielded inside the driver)
             made.append(Client("late"))
             return made[-1]
 
@@ -431,8 +431,7 @@ class TestClosingDuringCreation:
 
         async def main() -> list[type[BaseException]]:
             gets = [
-                asyncio.create_task(registry.get("llm", SlowFactory(delay_s=10)))
-                for _ in range(3)
+                asyncio.create_task(registry.get("llm", SlowFactory(delay_s=10))) for _ in range(3)
             ]
             await asyncio.sleep(0)
             await registry.aclose()
