@@ -522,3 +522,38 @@ class TestDispatch:
             return await loader.load(1)
 
         assert 10 == vrun(main())
+
+
+class TestClosedLoops:
+    def test_keys_left_by_a_closed_loop_do_not_hang_the_next(self) -> None:
+        """A loader whose loop closed with a key queued and one in a batch serves the same
+        keys on the next loop (it joined the dead loop's waiters and hung)."""
+        rec = Recorder()
+        stuck = [True]
+
+        async def batch(keys: list[int]) -> dict[int, int]:
+            if stuck[0]:
+                await asyncio.Event().wait()  # the first loop closes while this waits
+            return await rec(keys)
+
+        loader = ss.DataLoader(batch)
+
+        left: list[asyncio.Future[int]] = []
+
+        async def leave() -> None:
+            left.append(loader.load(1))  # in a batch that never ends
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            left.append(loader.load(2))  # queued, never dispatched
+
+        loop = testing.VirtualClockLoop()
+        try:
+            loop.run_until_complete(leave())
+        finally:
+            loop.close()
+        stuck[0] = False
+
+        async def next_run() -> list[int]:
+            return await asyncio.wait_for(loader.load_many([1, 2]), 5)
+
+        assert [10, 20] == testing.run(next_run(), virtual_clock=True)

@@ -101,6 +101,7 @@ def check_number(
     minimum: float | None = ...,
     above: float | None = ...,
     maximum: float | None = ...,
+    below: float | None = ...,
     allow_none: Literal[False] = ...,
     allow_inf: bool = ...,
     what: str = ...,
@@ -113,6 +114,7 @@ def check_number(
     minimum: float | None = ...,
     above: float | None = ...,
     maximum: float | None = ...,
+    below: float | None = ...,
     allow_none: bool,
     allow_inf: bool = ...,
     what: str = ...,
@@ -124,12 +126,13 @@ def check_number(
     minimum: float | None = None,
     above: float | None = None,
     maximum: float | None = None,
+    below: float | None = None,
     allow_none: bool = False,
     allow_inf: bool = False,
     what: str = "a number",
 ) -> float | None:
     """``value`` as a finite ``float`` (``inf`` if ``allow_inf``); ``>= minimum`` or ``> above``,
-    and ``<= maximum``. NaN is always refused."""
+    and ``<= maximum`` or ``< below``. NaN is always refused."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -142,10 +145,13 @@ def check_number(
         bad = True
     if maximum is not None and number > maximum:
         bad = True
+    if below is not None and number >= below:
+        bad = True
     if bad:
         low = minimum if above is None else above
-        condition = _bounds(low, maximum, open_min=above is not None)
-        finite = "" if allow_inf or maximum is not None else " and finite"
+        high = maximum if below is None else below
+        condition = _bounds(low, high, open_min=above is not None, open_max=below is not None)
+        finite = "" if allow_inf or high is not None else " and finite"
         condition = (condition + finite) if condition else finite.removeprefix(" and ")
         raise ValueError(f"'{name}' must be {condition}, got {value!r}")
     return number

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from . import _settings
 from ._settings import testing_state
+from ._validate import check_int, check_seconds
 
 __all__ = [
     "FakeClock",
@@ -36,8 +37,7 @@ T = TypeVar("T")
 
 def set_testing(enabled: bool, *, attempts: int = 1) -> None:
     """Turn test mode on or off: no rate-limit waits, zero backoff, at most ``attempts`` tries."""
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ValueError(f"'attempts' must be an int >= 1, got {attempts!r}")
+    attempts = check_int("attempts", attempts, minimum=1)
     testing_state.enabled = bool(enabled)
     testing_state.attempts = attempts
 
@@ -65,8 +65,7 @@ class FakeClock:
         return self._now
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"'seconds' must be >= 0, got {seconds!r}")
+        seconds = check_seconds("seconds", seconds, allow_zero=True)
         self._now += seconds
 
 
@@ -126,8 +125,7 @@ async def loop_never_blocked(max_s: float = 0.05) -> AsyncIterator[Any]:
     block; the message names the blocking file, line and function. Real time: keep it short."""
     from .prove import BlockReport, LoopWatch
 
-    if not max_s > 0:
-        raise ValueError(f"'max_s' must be > 0, got {max_s!r}")
+    max_s = check_seconds("max_s", max_s)
     reports: list[BlockReport] = []
     watch = LoopWatch(threshold_s=max_s, interval_s=max_s / 4, on_block=reports.append)
     async with watch:

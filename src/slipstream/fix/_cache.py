@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterable
@@ -37,6 +36,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from .. import _settings
 from .._exceptions import CircuitOpen
+from .._validate import check_callable, check_int, check_seconds
 from ._breaker import CircuitBreaker
 from ._cache_stores import (
     FRESH,
@@ -118,14 +118,8 @@ class _Flight:
 
 
 def _check_ttl(name: str, value: float | None, *, allow_none: bool = True) -> None:
-    if value is None:
-        if not allow_none:
-            raise ValueError(f"'{name}' must be a number")
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"'{name}' must be a number, got {type(value).__name__}")
-    if not (value > 0 and not math.isnan(value)):
-        raise ValueError(f"'{name}' must be > 0, got {value!r}")
+    """A TTL: seconds > 0, ``inf`` allowed (never expires), None where ``allow_none``."""
+    check_seconds(name, value, allow_none=allow_none, allow_inf=True)
 
 
 class Cache:
@@ -175,12 +169,10 @@ class Cache:
         _check_ttl("backend_retry_s", backend_retry_s, allow_none=False)
         _check_ttl("negative_ttl_s", negative_ttl_s)
         _check_ttl("sweep_interval_s", sweep_interval_s, allow_none=False)
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"'max_entries' must be an int >= 1, got {max_entries!r}")
-        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 1):
-            raise ValueError(f"'max_bytes' must be an int >= 1 or None, got {max_bytes!r}")
-        if not (stale_ttl_s >= 0 and math.isfinite(stale_ttl_s)):
-            raise ValueError(f"'stale_ttl_s' must be >= 0, got {stale_ttl_s!r}")
+        max_entries = check_int("max_entries", max_entries, minimum=1)
+        max_bytes = check_int("max_bytes", max_bytes, minimum=1, allow_none=True)
+        stale_ttl_s = check_seconds("stale_ttl_s", stale_ttl_s, allow_zero=True)
+        check_callable("size_of", size_of, allow_none=True)
         if (stale_while_revalidate or stale_on_error) and not stale_ttl_s:
             raise ValueError(
                 "stale_while_revalidate and stale_on_error need 'stale_ttl_s' > 0: how long a "

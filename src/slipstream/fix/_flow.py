@@ -25,6 +25,7 @@ from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
 from .._exceptions import CircuitOpen, InputError, ItemCancelled
 from .._settings import env_float, env_int
+from .._validate import check_int, check_seconds
 from ._breaker import CircuitBreaker
 from ._outcome import Outcome, Results, Summary
 from ._rate import Limiter, Rate, RateLimiter
@@ -74,11 +75,7 @@ def _own_cancellation() -> bool:
 
 
 def _check_positive_int(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"'{name}' must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"'{name}' must be >= {minimum}, got {value}")
-    return value
+    return check_int(name, value, minimum=minimum)
 
 
 class _Engine(Generic[T, R]):
@@ -141,10 +138,8 @@ class _Engine(Generic[T, R]):
             raise TypeError(f"'breaker' must be a CircuitBreaker, got {type(breaker).__name__}")
         if timeout_s is None:
             timeout_s = env_float("SLIPSTREAM_TIMEOUT_S")
-        elif isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
-            raise TypeError(f"'timeout_s' must be a number, got {type(timeout_s).__name__}")
-        elif not timeout_s > 0:
-            raise ValueError(f"'timeout_s' must be > 0, got {timeout_s!r}")
+        else:
+            timeout_s = check_seconds("timeout_s", timeout_s, allow_inf=True)
         if on_progress is not None and not callable(on_progress):
             raise TypeError(f"'on_progress' must be callable, got {type(on_progress).__name__}")
         if executor is not None and not isinstance(executor, Executor):

@@ -170,6 +170,7 @@ class DataLoader(Generic[K, V]):
         self._scheduled = False  # keys are queued and a dispatch is coming
         self._timer: asyncio.TimerHandle | None = None
         self._key_type: type | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the latest load
         self._tasks: set[asyncio.Task[None]] = set()
         self._loads = self._batches = self._keys = self._hits = self._dedup = 0
         self._sizes: dict[int, int] = {}
@@ -199,6 +200,8 @@ class DataLoader(Generic[K, V]):
             self._check_key(key)
         self._loads += 1
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
         future: asyncio.Future[V] = loop.create_future()
         if self._caching and key in self._cache:
             self._hits += 1
@@ -219,6 +222,19 @@ class DataLoader(Generic[K, V]):
             else:
                 _dispatcher(loop).add(self)
         return future
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Loads now come from ``loop``. If the previous loop closed with keys queued or in a
+        batch, nothing will ever settle them: forget them (and the dispatch they waited for),
+        or a load of the same key here would join a dead loop's waiters and hang."""
+        old, self._loop = self._loop, loop
+        if old is None or not old.is_closed():
+            return
+        for table in (self._queue, self._flying):
+            for key in [k for k, futures in table.items() if futures[0].get_loop() is old]:
+                del table[key]
+        self._scheduled = False
+        self._timer = None
 
     def _check_key(self, key: K) -> None:
         try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._settings import env_float, env_int
+from .._validate import check_int, check_seconds
 
 __all__ = ["PoolSettings"]
 
@@ -46,14 +47,16 @@ class PoolSettings:
     pre_ping: bool = True
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"'size' must be >= 1, got {self.size}")
-        if self.max_overflow < 0:
-            raise ValueError(f"'max_overflow' must be >= 0, got {self.max_overflow}")
-        if not self.recycle_s > 0:
-            raise ValueError(f"'recycle_s' must be > 0, got {self.recycle_s}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"'timeout_s' must be > 0, got {self.timeout_s}")
+        if not isinstance(self.url, str):
+            raise TypeError(f"'url' must be a str, got {type(self.url).__name__}")
+        object.__setattr__(self, "size", check_int("size", self.size, minimum=1))
+        object.__setattr__(
+            self, "max_overflow", check_int("max_overflow", self.max_overflow, minimum=0)
+        )
+        object.__setattr__(self, "recycle_s", check_seconds("recycle_s", self.recycle_s))
+        object.__setattr__(self, "timeout_s", check_seconds("timeout_s", self.timeout_s))
+        if not isinstance(self.pre_ping, bool):
+            raise TypeError(f"'pre_ping' must be a bool, got {type(self.pre_ping).__name__}")
 
     @classmethod
     def from_env(cls, name: str, **explicit: Any) -> PoolSettings:

@@ -31,6 +31,7 @@ from typing import Protocol, runtime_checkable
 
 from .._settings import now as _now
 from .._settings import testing_state as _testing
+from .._validate import check_number, check_seconds
 
 __all__ = ["Limiter", "Rate", "RateLimiter", "RateLimiterStatistics"]
 
@@ -71,16 +72,9 @@ class Rate:
         name, value = (
             ("per_second", per_second) if per_second is not None else ("per_minute", per_minute)
         )
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"'{name}' must be a number, got {type(value).__name__}")
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"'{name}' must be > 0 and finite, got {value!r}")
-        if isinstance(burst, bool) or not isinstance(burst, int | float):
-            raise TypeError(f"'burst' must be a number, got {type(burst).__name__}")
-        if not (burst >= 1 and math.isfinite(burst)):
-            raise ValueError(f"'burst' must be >= 1 and finite, got {burst!r}")
-        self.per_second = float(value) if per_second is not None else float(value) / 60.0
-        self.burst = float(burst)
+        value = check_number(name, value, above=0)
+        self.per_second = value if per_second is not None else value / 60.0
+        self.burst = check_number("burst", burst, minimum=1)
 
     def __repr__(self) -> str:
         return f"Rate(per_second={self.per_second:g}, burst={self.burst:g})"
@@ -168,10 +162,7 @@ class RateLimiter:
             )
         if slack_s is None:
             slack_s = min(0.002, 0.5 / rate.per_second)
-        elif isinstance(slack_s, bool) or not isinstance(slack_s, int | float):
-            raise TypeError(f"'slack_s' must be a number, got {type(slack_s).__name__}")
-        if not (0 <= slack_s <= 1):
-            raise ValueError(f"'slack_s' must be between 0 and 1 second, got {slack_s!r}")
+        slack_s = check_seconds("slack_s", slack_s, allow_zero=True, maximum=1)
         self._rate = rate
         self._slack_s = float(slack_s)
         self._interval = 1.0 / rate.per_second
@@ -198,7 +189,12 @@ class RateLimiter:
         self._units += weight
 
     def _check_weight(self, weight: float) -> None:
-        if not (0 < weight <= self._capacity):
+        try:
+            ok = 0 < weight <= self._capacity
+        except TypeError:  # not a number: the validator names it
+            ok = False
+        if not ok:
+            check_number("weight", weight, above=0)
             raise ValueError(
                 f"'weight' must be > 0 and <= burst ({self._capacity:g}), got {weight!r}"
                 f"\nHINT: ss.Rate(per_second={self._rate.per_second:g}, burst={weight:g})"

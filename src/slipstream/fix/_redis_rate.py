@@ -20,6 +20,7 @@ from typing import Any
 
 from .._settings import now as _now
 from .._settings import testing_state as _testing
+from .._validate import check_number
 from ._rate import Rate
 
 __all__ = ["RedisRateLimiter"]
@@ -61,7 +62,16 @@ class RedisRateLimiter:
         rate: the rate and burst.
     """
 
-    __slots__ = ("_acquired", "_client", "_lock", "_rate", "_script", "_waited_s", "key")
+    __slots__ = (
+        "_acquired",
+        "_client",
+        "_lock",
+        "_lock_loop",
+        "_rate",
+        "_script",
+        "_waited_s",
+        "key",
+    )
 
     def __init__(self, client: Any, key: str, rate: Rate) -> None:
         if not hasattr(client, "register_script"):
@@ -78,6 +88,7 @@ class RedisRateLimiter:
         self._rate = rate
         self._script = client.register_script(_GCRA)
         self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._acquired = 0
         self._waited_s = 0.0
 
@@ -87,14 +98,23 @@ class RedisRateLimiter:
 
     async def acquire(self, weight: float = 1.0) -> float:
         """Wait until Redis grants ``weight`` units; return the seconds waited."""
-        if not (0 < weight <= self._rate.burst):
+        try:
+            ok = 0 < weight <= self._rate.burst
+        except TypeError:
+            ok = False
+        if not ok:
+            check_number("weight", weight, above=0)
             raise ValueError(
                 f"'weight' must be > 0 and <= burst ({self._rate.burst:g}), got {weight!r}"
             )
         if _testing.enabled:
             return 0.0
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            # one lock per loop: an asyncio.Lock binds to the first loop that waits on it, so
+            # a module-level limiter would raise on the next asyncio.run (or, if that loop
+            # closed with the lock held, wait forever)
+            self._lock, self._lock_loop = asyncio.Lock(), loop
         start = _now()
         args = [repr(1.0 / self._rate.per_second), repr(self._rate.burst), repr(float(weight))]
         async with self._lock:  # FIFO within the process; only the head polls Redis

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from .._exceptions import TaskSetFull
 from .._settings import now as _now
+from .._validate import check_choice, check_int, check_seconds
 
 __all__ = ["TaskSet", "TaskSetStatistics"]
 
@@ -65,14 +66,10 @@ class TaskSet:
         name: str = "tasks",
         max_failures: int = 1000,
     ) -> None:
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"'limit' must be an int >= 1 or None, got {limit!r}")
-        if policy not in ("wait", "reject"):
-            raise ValueError(f"'policy' must be 'wait' or 'reject', got {policy!r}")
-        if slow_s is not None and not slow_s > 0:
-            raise ValueError(f"'slow_s' must be > 0, got {slow_s!r}")
+        limit = check_int("limit", limit, minimum=1, allow_none=True)
+        check_choice("policy", policy, ("wait", "reject"))
+        slow_s = check_seconds("slow_s", slow_s, allow_none=True)
+        max_failures = check_int("max_failures", max_failures, minimum=0)
         self.limit = limit
         self.policy = policy
         self.slow_s = slow_s

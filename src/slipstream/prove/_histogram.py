@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._validate import check_number
+
 __all__ = ["Histogram", "HistogramSummary"]
 
 
@@ -35,10 +37,8 @@ class Histogram:
     __slots__ = ("_buckets", "_gamma_log", "_min", "count", "max", "relative_error", "total")
 
     def __init__(self, relative_error: float = 0.01, min_value: float = 1e-6) -> None:
-        if not 0 < relative_error < 1:
-            raise ValueError(f"'relative_error' must be in (0, 1), got {relative_error!r}")
-        if not min_value > 0:
-            raise ValueError(f"'min_value' must be > 0, got {min_value!r}")
+        relative_error = check_number("relative_error", relative_error, above=0, below=1)
+        min_value = check_number("min_value", min_value, above=0)
         self.relative_error = relative_error
         self._gamma_log = math.log((1 + relative_error) / (1 - relative_error))
         self._min = min_value

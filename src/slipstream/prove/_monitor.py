@@ -29,6 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._validate import check_int, check_seconds
 from ._histogram import Histogram
 
 __all__ = ["Monitor", "monitor"]
@@ -123,8 +124,7 @@ class Monitor:
     """
 
     def __init__(self, *, max_names: int = 10_000, relative_error: float = 0.01) -> None:
-        if isinstance(max_names, bool) or not isinstance(max_names, int) or max_names < 1:
-            raise ValueError(f"'max_names' must be an int >= 1, got {max_names!r}")
+        max_names = check_int("max_names", max_names, minimum=1)
         self.max_names = max_names
         self.relative_error = relative_error
         self._stats: dict[str, _Stat] = {}
@@ -186,8 +186,7 @@ class Monitor:
 
     def set_slow(self, name: str, threshold_s: float) -> None:
         """Log (warning) every ``name`` operation slower than ``threshold_s``."""
-        if not threshold_s > 0:
-            raise ValueError(f"'threshold_s' must be > 0, got {threshold_s!r}")
+        threshold_s = check_seconds("threshold_s", threshold_s)
         self._slow[name] = threshold_s
 
     def add_hook(self, hook: Callable[[str, float, bool], Any]) -> None:
