@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import _settings
+from .._validate import check_choice
 
 __all__ = [
     "FRESH",
@@ -112,7 +113,8 @@ def make_serializer(name: str) -> Serializer:
         return _Msgpack()
     if name == "pickle":
         return _Pickle()
-    raise ValueError(f"'serializer' must be 'json', 'msgpack' or 'pickle', got {name!r}")
+    check_choice("serializer", name, ("json", "msgpack", "pickle"))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # -- memory ------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import inspect
 import multiprocessing
 import os
 import threading
@@ -26,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from .._settings import env_int
+from .._validate import check_callable, check_choice
+from ._callables import kind_of
 from ._threads import default_executor
 
 __all__ = ["nonblocking", "offload"]
@@ -89,12 +90,14 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _check(fn: object) -> None:
-    if not callable(fn):
-        raise TypeError(f"'fn' must be callable, got {type(fn).__name__}")
-    if inspect.iscoroutinefunction(fn):
+    check_callable("fn", fn)
+    kind = kind_of(fn)
+    if kind in ("async", "async_generator"):
+        what = "a coroutine function" if kind == "async" else "an async generator function"
         raise TypeError(
-            f"{getattr(fn, '__qualname__', fn)!r} is a coroutine function: it already runs on "
-            "the loop without blocking it\nHINT: await it directly instead of offloading it"
+            f"{getattr(fn, '__qualname__', fn)!r} is {what}: it already runs on the loop "
+            "without blocking it\nHINT: await it (or iterate it) directly instead of "
+            "offloading it"
         )
 
 
@@ -114,6 +117,7 @@ async def offload(
         TypeError: ``fn`` is a coroutine function (nothing to offload) or not callable.
         ValueError: ``kind`` is neither "thread" nor "process".
     """
+    check_choice("kind", kind, ("thread", "process"))
     _check(fn)
     call = functools.partial(fn, *args, **kwargs)
     if kind == "thread":

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .._validate import check_int, check_seconds
+from .._validate import check_int, check_number, check_seconds
 from ._histogram import Histogram
 
 __all__ = ["Monitor", "monitor"]
@@ -126,7 +126,7 @@ class Monitor:
     def __init__(self, *, max_names: int = 10_000, relative_error: float = 0.01) -> None:
         max_names = check_int("max_names", max_names, minimum=1)
         self.max_names = max_names
-        self.relative_error = relative_error
+        self.relative_error = check_number("relative_error", relative_error, above=0, below=1)
         self._stats: dict[str, _Stat] = {}
         self._counters: dict[str, float] = {}
         self._gauges: dict[str, float] = {}
