@@ -134,3 +134,58 @@ def test_demo_with_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> 
     assert 2 == result.returncode
     assert "does not answer /v1/models" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+NOT_READY_JOB = """
+import slipstream as ss
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+class NotReady(Exception):
+    pass
+
+
+async def fetch(n):
+    if n % 2:
+        return n
+    try:
+        raise ConnectionResetError("peer reset")
+    except ConnectionResetError as exc:
+        raise NotReady(f"doc-{n}") from exc
+
+
+NO_BUDGET = ss.RetryBudget(ratio=0, min_per_s=0, max_balance=1)
+
+
+def pipeline():
+    retry = ss.Retry(attempts=3, on=NotReady, initial_s=0, jitter=False, budget=NO_BUDGET)
+    return ss.Pipeline(range(4), [ss.Stage(fetch, retry=retry)],
+                       checkpoint=ss.Checkpoint(HERE / "ckpt.sqlite"), run_id="r")
+"""
+
+
+class TestFailureReasonsInTheCommand:
+    def test_run_and_status_show_the_note_and_the_cause(self, tmp_path: Path) -> None:
+        """Why a retry gave up and what caused the error reach the run's JSON and
+        'slipstream status' (which showed 'NotReady: doc-0' and nothing else)."""
+        (tmp_path / "nr.py").write_text(NOT_READY_JOB)
+        run = slipstream(tmp_path, "run", "nr.py:pipeline", "--no-progress")
+        assert 1 == run.returncode, run.stderr
+        expected = (
+            "NotReady: doc-0\n"
+            "  note: slipstream: gave up after 1 attempt(s): retry budget spent\n"
+            "  caused by: ConnectionResetError: peer reset"
+        )
+        failures = last_json(run.stdout)["failures"]
+        assert ["0", "fetch", expected] == failures[0]  # type: ignore[index]
+        assert "retry budget spent" in run.stderr  # the rendered report lists it too
+        status = slipstream(tmp_path, "status", "nr.py:pipeline")
+        assert 0 == status.returncode, status.stderr
+        assert expected == last_json(status.stdout)["failures"][0]["error"]  # type: ignore[index]
+        assert (
+            "  failed 0 at fetch: NotReady: doc-0\n"
+            "    note: slipstream: gave up after 1 attempt(s): retry budget spent\n"
+            "    caused by: ConnectionResetError: peer reset\n"
+        ) in status.stderr

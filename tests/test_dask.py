@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,67 @@ def test_a_worker_that_dies_fails_its_batch_and_the_rest_carries_on() -> None:
     assert len(failed) <= 10  # that batch and at most one more in flight to the same worker
     assert 40 == report.ok + report.failed
     assert all("worker" in error.lower() for _, _, error in report.failures)
+
+
+class TestIdentityOnWorkers:
+    def test_workers_see_each_items_identity_and_an_unpicklable_item_fails_alone(self) -> None:
+        """current_item() on a worker is the item's own key and source item; an item whose
+        source cannot be pickled fails alone with the reason (the whole run hung)."""
+        rows: list[Any] = []
+
+        async def sink(batch: list[Any]) -> None:
+            rows.extend(batch)
+
+        source: list[dict[str, Any]] = [{"id": i} for i in range(30)]
+        source[7]["lock"] = threading.Lock()  # this source item cannot travel
+
+        async def main() -> ss.RunReport:
+            async with ss.DaskRunner(n_workers=1, batch_size=8) as runner:
+                pipeline = ss.Pipeline(
+                    source,
+                    [
+                        ss.Stage(lambda d: d["id"], name="id"),
+                        ss.Stage(dask_jobs.whoami, runner=runner),
+                    ],
+                    sink,
+                    key=lambda d: f"d{d['id']}",
+                )
+                return await asyncio.wait_for(pipeline.run(), 60)
+
+        report = asyncio.run(main())
+        assert (29, 1) == (report.ok, report.failed)
+        assert sorted((f"d{i}", i, i) for i in range(30) if i != 7) == sorted(rows)
+        ((key, stage, error),) = report.failures
+        assert ("d7", "whoami") == (key, stage)
+        assert error.startswith(
+            "TypeError: stage 'whoami' runs on Dask workers, and this item's value or source "
+            "item cannot be pickled\n  caused by: TypeError: cannot pickle '_thread.lock' object"
+        )
+
+
+class TestCancellation:
+    def test_a_cancelled_run_with_a_full_queue_to_the_workers_stops(self) -> None:
+        """Cancelling a run whose Dask stage lags (its queue of items to send is full) ends
+        the run promptly: the pump no longer waits forever to queue its end marker."""
+
+        async def main() -> float:
+            async with ss.DaskRunner(n_workers=1, batch_size=2, concurrency_per_worker=1) as r:
+                first = asyncio.Event()
+
+                def seen(progress: ss.PipelineProgress) -> None:
+                    first.set()
+
+                pipeline = ss.Pipeline(
+                    range(200), [ss.Stage(dask_jobs.slow, runner=r)], batch_size=1
+                )
+                task = asyncio.create_task(pipeline.run(on_progress=seen))
+                await asyncio.wait_for(first.wait(), 30)
+                await asyncio.sleep(0.1)  # the queue (2 batches' worth) is full by now
+                loop = asyncio.get_running_loop()
+                t0 = loop.time()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(task, 20)
+                return loop.time() - t0
+
+        assert asyncio.run(main()) < 10

@@ -32,6 +32,7 @@ from .fix import DataLoader as DataLoader
 from .fix import DataLoaderStatistics as DataLoaderStatistics
 from .fix import DirectorySource as DirectorySource
 from .fix import FileItem as FileItem
+from .fix import Item as Item
 from .fix import Limiter as Limiter
 from .fix import Outcome as Outcome
 from .fix import Pipeline as Pipeline
@@ -62,6 +63,7 @@ from .fix import WriterStatistics as WriterStatistics
 from .fix import asyncpg_flush as asyncpg_flush
 from .fix import cached as cached
 from .fix import chunked_delete as chunked_delete
+from .fix import current_item as current_item
 from .fix import default_registry as default_registry
 from .fix import ensure_alive as ensure_alive
 from .fix import is_connection_error as is_connection_error
@@ -111,6 +113,7 @@ __all__ = [
     "Histogram",
     "HistogramSummary",
     "InputError",
+    "Item",
     "ItemCancelled",
     "Limiter",
     "LoopWatch",
@@ -151,6 +154,7 @@ __all__ = [
     "asyncpg_flush",
     "cached",
     "chunked_delete",
+    "current_item",
     "default_registry",
     "ensure_alive",
     "is_connection_error",

@@ -23,11 +23,14 @@ import importlib.util
 import inspect
 import json
 import sys
+import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ._exceptions import SlipstreamError
+from .fix._checkpoint import RunStatus, format_failure
 from .fix._pipeline import Pipeline
 
 __all__ = ["main"]
@@ -81,19 +84,21 @@ async def _pipeline(target: str, run_id: str | None) -> Pipeline[Any]:
 
 async def _run(args: argparse.Namespace, *, resume: bool) -> int:
     pipeline = await _pipeline(args.target, args.run_id)
-    if resume:
-        status = await pipeline.status()
-        if status is None:
-            raise UsageError(
-                f"run {pipeline.run_id!r} is not in the checkpoint "
-                f"({pipeline.checkpoint!r}); nothing to resume"
-            )
-    report = await pipeline.run(
-        progress=not args.no_progress and sys.stderr.isatty(),
-        retry_failed=getattr(args, "retry_failed", False),
-        handle_signals=True,
-    )
-    await pipeline.aclose()
+    try:
+        if resume:
+            status = await pipeline.status()
+            if status is None:
+                raise UsageError(
+                    f"run {pipeline.run_id!r} is not in the checkpoint "
+                    f"({pipeline.checkpoint!r}); nothing to resume"
+                )
+        report = await pipeline.run(
+            progress=not args.no_progress and sys.stderr.isatty(),
+            retry_failed=getattr(args, "retry_failed", False),
+            handle_signals=True,
+        )
+    finally:
+        await pipeline.aclose()
     _print_report(report)
     if report.state != "finished":
         return 3
@@ -114,23 +119,38 @@ async def _status(args: argparse.Namespace) -> int:
     pipeline = await _pipeline(args.target, args.run_id)
     if pipeline.checkpoint is None:
         raise UsageError(f"{args.target} has no checkpoint: there is no status to show")
-    status = await pipeline.status()
-    if status is None:
+    try:
+        status = await pipeline.status()
+        if status is None:
+            raise UsageError(f"run {pipeline.run_id!r} is not in the checkpoint")
+        failures = await pipeline.checkpoint.failures(pipeline.run_id)
+    finally:
         await pipeline.checkpoint.aclose()
-        raise UsageError(f"run {pipeline.run_id!r} is not in the checkpoint")
-    failures = await pipeline.checkpoint.failures(pipeline.run_id)
-    await pipeline.checkpoint.aclose()
     print(
-        f"run {status.run_id}: {status.state}; done {status.done}, failed {status.failed}, "
-        f"skipped {status.skipped}",
+        f"run {status.run_id}: {status.state}{_owner(status)}; done {status.done}, failed "
+        f"{status.failed}, skipped {status.skipped}",
         file=sys.stderr,
     )
     for f in failures[:20]:
-        print(f"  failed {f.key} at {f.stage}: {f.error}", file=sys.stderr)
+        print(textwrap.indent(format_failure(f.key, f.stage, f.error), "  "), file=sys.stderr)
+    if len(failures) > 20:
+        print(f"  ... and {len(failures) - 20} more failure(s)", file=sys.stderr)
     out = dataclasses.asdict(status)
     out["failures"] = [dataclasses.asdict(f) for f in failures[:100]]
     print(json.dumps(out, default=str))
     return 0
+
+
+def _owner(status: RunStatus) -> str:
+    """Who ran a running or interrupted run, and when it was last heard of."""
+    if status.state not in ("running", "interrupted") or status.pid is None:
+        return ""
+    text = f" (pid {status.pid} on {status.host}"
+    if status.heartbeat is not None:
+        text += f", last heartbeat {max(0.0, time.time() - status.heartbeat):.0f} s ago"
+    if status.state == "interrupted":
+        text += ", gone"
+    return text + ")"
 
 
 def _demo(argv: Sequence[str]) -> int:

@@ -52,3 +52,16 @@ def crash_on_five(n: int) -> int:
     if n == 5:
         os._exit(1)  # the worker process dies mid-batch
     return n
+
+
+def whoami(n: int) -> tuple[str, Any, int]:
+    """The identity the worker sees for this call: the engine ships it with the value."""
+    from slipstream.fix._pipeline import current_item
+
+    item = current_item()
+    return (item.key, item.source["id"], n)
+
+
+async def slow(n: int) -> int:
+    await asyncio.sleep(0.2)
+    return n

@@ -33,12 +33,14 @@ from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
 from ._outcome import raise_failures as raise_failures
+from ._pipeline import Item as Item
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import PipelineProgress as PipelineProgress
 from ._pipeline import Plan as Plan
 from ._pipeline import RunReport as RunReport
 from ._pipeline import Stage as Stage
 from ._pipeline import StageReport as StageReport
+from ._pipeline import current_item as current_item
 from ._pools import PoolSettings as PoolSettings
 from ._rate import Limiter as Limiter
 from ._rate import Rate as Rate
@@ -81,6 +83,7 @@ __all__ = [
     "DataLoaderStatistics",
     "DirectorySource",
     "FileItem",
+    "Item",
     "Limiter",
     "Outcome",
     "Pipeline",
@@ -111,6 +114,7 @@ __all__ = [
     "asyncpg_flush",
     "cached",
     "chunked_delete",
+    "current_item",
     "default_registry",
     "ensure_alive",
     "is_connection_error",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import pickle
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import PipelineError, SlipstreamError
+from .._validate import check_int, check_seconds
 from ._rate import Rate
 from ._retry import Retry
 
@@ -58,16 +60,59 @@ class RemoteError(SlipstreamError):
 
 
 class Batch:
-    """Items (or outcomes) travelling as one opaque object: Dask walks list arguments and
-    results element by element looking for futures, which cost about 50 us an item."""
+    """Items (or outcomes) travelling as one opaque object, pickled once (``pack``): Dask
+    walks list arguments and results element by element looking for futures, which cost
+    about 50 us an item, and an object it cannot serialise inside a call breaks the call's
+    connection (the run hung); a blob it just sends."""
 
-    __slots__ = ("items",)
+    __slots__ = ("blob",)
 
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Batch, (self.items,))
+        return (Batch, (self.blob,))
+
+    def unpack(self) -> list[Any]:
+        items: list[Any] = pickle.loads(self.blob)
+        return items
+
+
+def _dumps(value: Any) -> bytes:
+    """pickle, else cloudpickle (functions defined in ``__main__``, lambdas), as Dask does,
+    without its error log for each failure (``pack`` reports them per item)."""
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception:
+        pass  # out of the except block: cloudpickle's error, if any, is raised alone
+    import cloudpickle  # type: ignore[import-untyped]  # a dependency of distributed
+
+    return bytes(cloudpickle.dumps(value, protocol=5))
+
+
+def pack(items: list[Any]) -> tuple[Batch, dict[int, Exception]]:
+    """``items`` as one ``Batch``, leaving out (by index, with the error) those that cannot be
+    pickled; each item is tried alone only when the whole batch fails."""
+    try:
+        return Batch(_dumps(items)), {}
+    except Exception:
+        pass
+    good: list[Any] = []
+    bad: dict[int, Exception] = {}
+    for i, item in enumerate(items):
+        try:
+            _dumps(item)
+        except Exception as exc:
+            bad[i] = exc
+        else:
+            good.append(item)
+    return Batch(_dumps(good)), bad
+
+
+def unpicklable(stage: str, what: str, exc: Exception) -> TypeError:
+    error = TypeError(f"stage {stage!r} runs on Dask workers, and {what} cannot be pickled")
+    error.__cause__ = exc
+    return error
 
 
 @dataclass(frozen=True)
@@ -113,19 +158,16 @@ class DaskRunner:
         linger_s: float = 0.01,
         batches_per_worker: int = 2,
     ) -> None:
-        for name, value in (
-            ("batch_size", batch_size),
-            ("concurrency_per_worker", concurrency_per_worker),
-            ("n_workers", n_workers),
-            ("threads_per_worker", threads_per_worker),
-            ("batches_per_worker", batches_per_worker),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{name}' must be an int >= 1, got {value!r}")
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        concurrency_per_worker = check_int(
+            "concurrency_per_worker", concurrency_per_worker, minimum=1
+        )
+        n_workers = check_int("n_workers", n_workers, minimum=1)
+        threads_per_worker = check_int("threads_per_worker", threads_per_worker, minimum=1)
+        batches_per_worker = check_int("batches_per_worker", batches_per_worker, minimum=1)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"'address' must be a string or None, got {type(address).__name__}")
-        if not linger_s >= 0:
-            raise ValueError(f"'linger_s' must be >= 0, got {linger_s!r}")
+        linger_s = check_seconds("linger_s", linger_s, allow_zero=True)
         self.address = address
         self.batch_size = batch_size
         self.concurrency_per_worker = concurrency_per_worker
@@ -254,12 +296,16 @@ class DaskRunner:
             try:
                 async for item in upstream:
                     await queue.put(item)
-            finally:
-                await queue.put(end)
+            except asyncio.CancelledError:
+                raise  # the consumer is gone: nobody waits for the end (the queue may be full)
+            except BaseException:
+                await queue.put(end)  # the consumer drains, sees the end, then gets the error
+                raise
+            await queue.put(end)
 
-        async def call(actor: Any, values: list[Any]) -> list[Any]:
-            result: Batch = await actor.run(Batch(values))
-            return result.items
+        async def call(actor: Any, batch: Batch) -> list[Any]:
+            result: Batch = await actor.run(batch)
+            return result.unpack()
 
         loop = asyncio.get_running_loop()
         pumper = loop.create_task(pump())
@@ -282,11 +328,19 @@ class DaskRunner:
                     batch, exhausted = await self._batch(queue, end, bool(in_flight))
                     if not batch:
                         break
+                    packed, bad = pack([value_of(i) for i in batch])
+                    if bad:  # those items fail alone; the others go
+                        for i, why in bad.items():
+                            what = "this item's value or source item"
+                            yield batch[i], False, unpicklable(stage.name, what, why), 0, 0.0
+                        batch = [item for i, item in enumerate(batch) if i not in bad]
+                        if not batch:
+                            continue
                     index = min(  # the least busy live worker
                         (i for i in range(len(actors)) if i not in dead), key=load.__getitem__
                     )
                     load[index] += 1
-                    task = loop.create_task(call(actors[index], [value_of(i) for i in batch]))
+                    task = loop.create_task(call(actors[index], packed))
                     self.tasks += 1
                     in_flight[task] = (index, batch)
                 waiting: set[asyncio.Task[Any]] = set(in_flight)
@@ -332,6 +386,8 @@ class DaskRunner:
                 await pumper
             for task in in_flight:
                 task.cancel()
+            if in_flight:  # awaited, so no call outlives the stage
+                await asyncio.gather(*in_flight, return_exceptions=True)
             if spare is not None:
                 spare.cancel()
                 with contextlib.suppress(BaseException):

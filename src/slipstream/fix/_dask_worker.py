@@ -11,7 +11,8 @@ from typing import Any
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ._dask import Batch, RemoteError, _StageSpec
+from ._dask import Batch, RemoteError, _StageSpec, pack, unpicklable
+from ._pipeline import Item, _current
 from ._rate import Limiter, RateLimiter
 
 PLUGIN = "slipstream-event-loop"
@@ -64,7 +65,10 @@ class EventLoopPlugin(WorkerPlugin):
                 raise
         return await asyncio.shield(flight)
 
-    async def run(self, spec: _StageSpec, values: list[Any]) -> list[tuple[Any, ...]]:
+    async def run(
+        self, spec: _StageSpec, payloads: list[tuple[Item, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Run one batch of ``(identity, value)`` payloads; an outcome per payload."""
         from ._flow import map as ss_map
 
         ctx = await self.context(spec)
@@ -75,13 +79,18 @@ class EventLoopPlugin(WorkerPlugin):
             if limiter is None:
                 limiter = self.limiters[spec.key] = RateLimiter(spec.rate)
 
-        async def call(value: Any) -> Any:
-            out = fn(value, ctx) if spec.setup is not None else fn(value)
-            return await out if asyncio.iscoroutine(out) else out
+        async def call(payload: tuple[Item, Any]) -> Any:
+            item, value = payload
+            token = _current.set(item)  # ss.current_item() on the worker, as in a local stage
+            try:
+                out = fn(value, ctx) if spec.setup is not None else fn(value)
+                return await out if asyncio.iscoroutine(out) else out
+            finally:
+                _current.reset(token)
 
         results = await ss_map(
             call,
-            values,
+            payloads,
             concurrency=spec.concurrency,
             retry=spec.retry,
             rate=limiter,
@@ -131,8 +140,17 @@ class StageActor:
         # an async method runs on the worker's own loop: it only waits here, the work runs on
         # the private loop, so a blocking user function cannot stall the worker's heartbeats
         plugin = _plugin()
-        future = asyncio.run_coroutine_threadsafe(plugin.run(self.spec, batch.items), plugin.loop)
-        return Batch(await asyncio.wrap_future(future))
+        payloads = batch.unpack()
+        future = asyncio.run_coroutine_threadsafe(plugin.run(self.spec, payloads), plugin.loop)
+        outcomes = await asyncio.wrap_future(future)
+        packed, bad = pack(outcomes)
+        if not bad:
+            return packed
+        for i, exc in bad.items():  # an output that cannot travel back fails its item alone
+            _, _, attempts, elapsed = outcomes[i]
+            error = _portable(unpicklable(self.spec.name, "this item's output", exc))
+            outcomes[i] = (False, error, attempts, elapsed)
+        return pack(outcomes)[0]
 
 
 def creations() -> int:

@@ -11,7 +11,12 @@ and resume from a checkpoint. A pipeline composes the primitives that fixed each
   compiled), and its result is passed to every call: invariant work is hoisted out of the loop;
 - the sink is a ``BatchWriter``: rows are committed in batches, bad rows isolated;
 - with a ``Checkpoint`` an item is marked done only after the sink committed it, failures are
-  recorded with their error and raw detail, and a resumed run skips what is done.
+  recorded with their error (its notes and causes too) and raw detail, and a resumed run skips
+  what is done;
+- every item has an identity, ``ss.Item(key, source)``, that the engine carries beside the
+  value: a stage reads it with ``ss.current_item()``, the sink's row builder
+  (``Pipeline(row=...)``) receives it, so no value has to carry ids through the stages, and a
+  cached output, shared by every item with its cache key, never carries another item's id.
 
 Example::
 
@@ -20,6 +25,7 @@ Example::
         stages=[ss.Stage(fetch, concurrency=8), ss.Stage(classify, concurrency=32, rate=rate)],
         sink=ss.sqlite_flush("results.sqlite", "labels", ["key", "label"], conflict=["key"]),
         key=lambda asset: asset.id,
+        row=lambda item, label: (item.key, label),
         checkpoint=ss.Checkpoint("run.ckpt"),
         run_id="2026-11-23",
     )
@@ -29,22 +35,33 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import inspect
+import logging
 import math
 import signal
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .._exceptions import FlushFailed, InputError, PipelineError, Skip
+from .._exceptions import CheckpointError, FlushFailed, InputError, PipelineError, Skip
+from .._validate import check_callable, check_int, check_seconds
 from ..prove._histogram import Histogram
 from ..prove._monitor import Monitor
 from ..prove._monitor import monitor as default_monitor
 from ._breaker import CircuitBreaker
 from ._cache import Cache
-from ._checkpoint import Checkpoint
+from ._checkpoint import Checkpoint, describe_error, error_detail, format_failure
 from ._flow import stream
 from ._offload import offload
 from ._rate import Limiter, Rate
@@ -52,9 +69,70 @@ from ._registry import Registry, default_registry
 from ._retry import Retry
 from ._writer import BatchWriter
 
-__all__ = ["Pipeline", "PipelineProgress", "Plan", "RunReport", "Stage", "StagePlan", "StageReport"]
+__all__ = [
+    "Item",
+    "Pipeline",
+    "PipelineProgress",
+    "Plan",
+    "RunReport",
+    "Stage",
+    "StagePlan",
+    "StageReport",
+    "current_item",
+]
 
 T = TypeVar("T")
+logger = logging.getLogger("slipstream.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An item's identity on its way through a pipeline: ``key`` (what the checkpoint and the
+    sink's upsert use) and ``source``, the item as the source gave it. The engine carries it
+    beside the value, so values need not carry ids from stage to stage."""
+
+    key: str
+    source: Any
+
+
+class _Shared:
+    """The marker ``current_item`` finds inside a cached stage: the output being computed is
+    shared by every item with the same cache key, so no one item's identity belongs in it."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+
+_current: ContextVar[Item | _Shared | None] = ContextVar("slipstream_item", default=None)
+
+
+def current_item() -> Item:
+    """The identity (``ss.Item(key, source)``) of the item the running stage call processes.
+
+    Set around every call of a stage's function: async ones, sync ones (run in a thread with
+    the caller's context) and Dask stages (the identity travels with the value).
+
+    Raises:
+        RuntimeError: outside a stage call; or in a stage that has a ``cache``: its output is
+            shared by every item with the same cache key and must not depend on one item's
+            identity (the first item's id would be written for all of them).
+    """
+    found = _current.get()
+    if isinstance(found, Item):
+        return found
+    if isinstance(found, _Shared):
+        raise RuntimeError(
+            f"current_item() in stage {found.stage!r}, which has a cache: its output is shared "
+            "by every item with the same cache key, so it cannot depend on one item's identity"
+            "\nHINT: build the sink's row from the identity with "
+            "Pipeline(row=lambda item, value: ...), or read it in a stage without a cache"
+        )
+    raise RuntimeError(
+        "current_item() is called outside a pipeline stage call"
+        "\nHINT: call it from a Stage's function while Pipeline.run() runs it"
+    )
 
 
 @dataclass(slots=True)
@@ -63,8 +141,10 @@ class Stage:
 
     Args:
         fn: ``fn(value)`` or, with ``setup``, ``fn(value, context)``; async or sync (sync runs
-            in the thread pool). Its return value is the next stage's input (or the sink's row).
-            Raise ``ss.Skip(reason)`` to record the item as skipped.
+            in the thread pool). Its return value is the next stage's input (or, through
+            ``Pipeline(row=...)``, the sink's row). ``ss.current_item()`` in the call is the
+            item's identity (key and source item). Raise ``ss.Skip(reason)`` to record the item
+            as skipped.
         name: for reports and metrics (default: the function's name).
         concurrency: calls in flight at once.
         rate: a ``Rate`` or a shared limiter for the calls of this stage.
@@ -72,14 +152,21 @@ class Stage:
         breaker: a circuit breaker around the calls.
         timeout_s: per-call timeout.
         cache: a ``Cache``; calls whose ``cache_key(value)`` was seen are not repeated (single
-            flight, so concurrent items with the same key make one call).
+            flight, so concurrent items with the same key make one call), and every item with
+            that key gets the same output. So ``cache_key`` must capture everything the
+            function's output depends on, and the output must not carry an item's identity:
+            ``ss.current_item()`` raises in a cached stage; give the sink the identity with
+            ``Pipeline(row=lambda item, value: ...)``.
         cache_key: the cache key of an input value (default: the value itself).
         setup: run once per run before any item (sync or async); its result is ``context``.
         latency_s: the expected seconds per call, for ``Pipeline.plan`` before any run.
-        buffer: finished items held for the next stage (default ``2 * concurrency``).
+        buffer: how far the stage runs ahead of the next one: it holds at most
+            ``concurrency + buffer`` items (in flight or finished) that the next stage has not
+            taken yet (default ``concurrency``, so ``2 * concurrency`` items in all).
         runner: an ``ss.DaskRunner`` to run this stage on Dask workers in batches (its
             ``fn`` and ``setup`` must then be importable module-level functions; ``setup``
-            runs once per worker process, ``concurrency`` is the runner's per worker).
+            runs once per worker process, ``concurrency`` is the runner's per worker; the
+            item's identity travels with its value, so the source item must be picklable).
     """
 
     fn: Callable[..., Any]
@@ -97,18 +184,17 @@ class Stage:
     runner: Any = None
 
     def __post_init__(self) -> None:
-        if not callable(self.fn):
-            raise TypeError(f"'fn' must be callable, got {type(self.fn).__name__}")
+        check_callable("fn", self.fn)
+        if not isinstance(self.name, str):
+            raise TypeError(f"'name' must be a str, got {type(self.name).__name__}")
         if not self.name:
             self.name = getattr(self.fn, "__name__", "stage")
-        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
-            raise TypeError(f"'concurrency' must be an int, got {type(self.concurrency).__name__}")
-        if self.concurrency < 1:
-            raise ValueError(f"'concurrency' must be >= 1, got {self.concurrency}")
-        if self.latency_s is not None and not self.latency_s > 0:
-            raise ValueError(f"'latency_s' must be > 0, got {self.latency_s!r}")
-        if self.setup is not None and not callable(self.setup):
-            raise TypeError(f"'setup' must be callable, got {type(self.setup).__name__}")
+        self.concurrency = check_int("concurrency", self.concurrency, minimum=1)
+        self.timeout_s = check_seconds("timeout_s", self.timeout_s, allow_none=True, allow_inf=True)
+        self.latency_s = check_seconds("latency_s", self.latency_s, allow_none=True)
+        self.buffer = check_int("buffer", self.buffer, minimum=0, allow_none=True)
+        check_callable("setup", self.setup, allow_none=True)
+        check_callable("cache_key", self.cache_key, allow_none=True)
         if self.cache is not None and not isinstance(self.cache, Cache):
             raise TypeError(f"'cache' must be an ss.Cache, got {type(self.cache).__name__}")
         if self.runner is not None:
@@ -184,7 +270,16 @@ class PipelineProgress:
 @dataclass(frozen=True, slots=True)
 class RunReport:
     """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could
-    not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint)."""
+    not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint).
+
+    ``ideal_s`` is the least time the work this run did could take: for each stage, the sum of
+    its calls' durations over its concurrency (or its calls over its rate limit), the largest
+    of these. Items that failed without a call (an open breaker) cost nothing in it, so a run
+    where most items failed fast is not "faster than ideal". ``ratio_to_ideal`` is
+    ``elapsed_s / ideal_s``, None when the run made no call (nothing to compare).
+    ``failures`` holds ``(key, stage, error)`` for the first 100 failures, ``error`` as
+    ``describe_error`` writes it (the exception, its notes, its causes).
+    """
 
     run_id: str
     state: str
@@ -209,8 +304,9 @@ class RunReport:
         return self.sink_flushes + self.checkpoint_writes + self.source_round_trips
 
     @property
-    def ratio_to_ideal(self) -> float:
-        return self.elapsed_s / self.ideal_s if self.ideal_s > 0 else math.inf
+    def ratio_to_ideal(self) -> float | None:
+        """``elapsed_s / ideal_s`` (>= 1 up to clock resolution); None without any call."""
+        return self.elapsed_s / self.ideal_s if self.ideal_s > 0 else None
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -218,9 +314,21 @@ class RunReport:
         out["ratio_to_ideal"] = self.ratio_to_ideal
         return out
 
+    def summary(self) -> str:
+        """The one-line totals under the table (also without rich)."""
+        ratio = self.ratio_to_ideal
+        ideal = "ideal n/a" if ratio is None else f"ideal {self.ideal_s:.2f} s ({ratio:.2f}x)"
+        return (
+            f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
+            f"{self.already_done}; {self.client_creations} client creations, "
+            f"{self.db_round_trips} database round trips; {ideal}"
+        )
+
     def render(self) -> Any:
-        """A rich table of the run (needs the ``rich`` extra)."""
+        """A rich table of the run, and its first failures (needs the ``rich`` extra)."""
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"run {self.run_id}: {self.state} in {self.elapsed_s:.2f} s")
         for col in ("stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"):
@@ -236,22 +344,25 @@ class RunReport:
                 f"{s.p50_s * 1000:.1f}",
                 f"{s.p95_s * 1000:.1f}",
             )
-        table.caption = (
-            f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
-            f"{self.already_done}; {self.client_creations} client creations, "
-            f"{self.db_round_trips} database round trips; ideal {self.ideal_s:.2f} s "
-            f"({self.ratio_to_ideal:.2f}x)"
-        )
-        return table
+        table.caption = self.summary()
+        if not self.failures:
+            return table
+        shown = [Text(format_failure(*f)) for f in self.failures[:10]]
+        if self.failed > len(shown):
+            shown.append(Text(f"... and {self.failed - len(shown)} more failure(s)"))
+        return Group(table, *shown)
 
 
 @dataclass(slots=True)
 class _Env:
-    """An item on its way through the stages: its key, the source item, the current value."""
+    """An item on its way through the stages: its identity and its current value."""
 
-    key: str
-    item: Any
+    item: Item
     value: Any
+
+    @property
+    def key(self) -> str:
+        return self.item.key
 
 
 @dataclass(slots=True)
@@ -293,9 +404,15 @@ class Pipeline(Generic[T]):
         stages: the stages, in order.
         sink: ``flush(rows)`` writing a batch in one transaction (async, or sync run in a
             thread), e.g. ``ss.sqlite_flush``, ``ss.asyncpg_flush``; it should upsert by item
-            key so a resumed run cannot duplicate. None: an item is done after the last stage.
+            key so a resumed run cannot duplicate. A sink that takes a ``batch_id`` keyword
+            gets the writer's (the same on every retry of a batch: the built-in flushes then
+            write each batch once). None: an item is done after the last stage.
         key: ``key(item) -> str``, stable across runs (default: ``item.key``, or the item if
             it is a str or int).
+        row: ``row(item, value) -> row``: the sink's row from the item's identity
+            (``ss.Item``: ``key`` and ``source``) and the last stage's value, so ids need not
+            travel through the stages' values (default: the value itself). Sync or async; an
+            error fails that item at stage ``"row"``.
         checkpoint: an ``ss.Checkpoint`` (or a path or URL for one); None keeps no state.
         run_id: the run's name in the checkpoint; resuming means running the same run_id.
         batch_size, max_delay_s: the sink's batching (rows per flush, longest wait).
@@ -308,9 +425,10 @@ class Pipeline(Generic[T]):
         self,
         source: Iterable[T] | AsyncIterable[T] | Callable[[], Iterable[T] | AsyncIterable[T]],
         stages: Sequence[Stage],
-        sink: Callable[[list[Any]], Any] | None = None,
+        sink: Callable[..., Any] | None = None,
         *,
         key: Callable[[T], Any] | None = None,
+        row: Callable[[Item, Any], Any] | None = None,
         checkpoint: Checkpoint | str | None = None,
         run_id: str = "default",
         batch_size: int = 100,
@@ -319,21 +437,26 @@ class Pipeline(Generic[T]):
         monitor: Monitor | None = None,
         name: str = "pipeline",
     ) -> None:
-        if isinstance(stages, Stage) or not all(isinstance(s, Stage) for s in stages):
+        if isinstance(stages, Stage | str) or not isinstance(stages, Iterable):
+            raise TypeError(f"'stages' must be a sequence of ss.Stage, got {stages!r}")
+        stages = list(stages)
+        if not all(isinstance(s, Stage) for s in stages):
             raise TypeError("'stages' must be a sequence of ss.Stage")
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
             raise ValueError(f"'stages' must have distinct names, got {names}")
         if sink is not None and not callable(sink):
             raise TypeError(f"'sink' must be a flush function or None, got {type(sink).__name__}")
-        if key is not None and not callable(key):
-            raise TypeError(f"'key' must be callable, got {type(key).__name__}")
+        check_callable("key", key, allow_none=True)
+        check_callable(
+            "row", row, allow_none=True, hint="row=lambda item, value: (item.key, value)"
+        )
         if not isinstance(run_id, str) or not run_id:
             raise ValueError(f"'run_id' must be a non-empty string, got {run_id!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"'batch_size' must be an int >= 1, got {batch_size!r}")
-        if not max_delay_s > 0:
-            raise ValueError(f"'max_delay_s' must be > 0, got {max_delay_s!r}")
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        max_delay_s = check_seconds("max_delay_s", max_delay_s)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"'name' must be a non-empty string, got {name!r}")
         if isinstance(checkpoint, str):
             checkpoint = Checkpoint(checkpoint)
         if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
@@ -342,9 +465,10 @@ class Pipeline(Generic[T]):
                 f"{type(checkpoint).__name__}"
             )
         self.source = source
-        self.stages = list(stages)
+        self.stages = stages
         self.sink = sink
         self.key = key or _default_key
+        self.row = row
         self.checkpoint = checkpoint
         self.run_id = run_id
         self.batch_size = batch_size
@@ -352,7 +476,7 @@ class Pipeline(Generic[T]):
         self.registry = registry or default_registry()
         self.monitor = monitor or default_monitor
         self.name = name
-        self._paused = False
+        self._active: _Run | None = None  # the run in progress, if any
         self._measured: dict[str, float] = {}  # stage -> mean seconds per call, last run
 
     def __repr__(self) -> str:
@@ -363,8 +487,11 @@ class Pipeline(Generic[T]):
 
     def pause(self) -> None:
         """Stop taking new items; the items in flight finish and are committed, then ``run``
-        returns with ``state="paused"``. Safe to call from a signal handler."""
-        self._paused = True
+        returns with ``state="paused"``. Safe to call from a signal handler. It pauses the run
+        in progress; with none, it does nothing (a later run is not paused by it)."""
+        run = self._active
+        if run is not None:
+            run.paused = True
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -436,7 +563,8 @@ class Pipeline(Generic[T]):
         Args:
             progress: show a rich progress bar.
             on_progress: ``callback(PipelineProgress)`` after every commit and every failure
-                (sync or async; for a websocket or a log).
+                (sync or async; for a websocket or a log). If it raises, the run stops taking
+                items, commits what it took and raises that error (state ``interrupted``).
             retry_failed: process only the items this run recorded as failed.
             handle_signals: SIGINT and SIGTERM pause the run (drain, commit, return) instead of
                 killing it.
@@ -444,13 +572,27 @@ class Pipeline(Generic[T]):
         Raises:
             PipelineError: a stage's setup failed (before any item was taken).
             Exception: the source's own error, raised after the items it gave were committed
-                (the run is then ``interrupted`` in the checkpoint).
-            CheckpointError: the checkpoint cannot be used.
+                (the run is then ``interrupted`` in the checkpoint); likewise ``on_progress``'s.
+            CheckpointError: the checkpoint cannot be used (also when it could not record
+                items the sink had committed: they are processed again on resume).
+            RuntimeError: this pipeline is running already (one run at a time per object).
         """
         if retry_failed and self.checkpoint is None:
             raise ValueError("'retry_failed' needs a checkpoint: pass checkpoint=...")
-        self._paused = False
+        check_callable("on_progress", on_progress, allow_none=True)
+        if self._active is not None:
+            raise RuntimeError(
+                f"{self!r} is running already; wait for that run (or pause() it) first"
+            )
         run = _Run(self, retry_failed, on_progress)
+        self._active = run
+        try:
+            return await self._start(run, progress, handle_signals)
+        finally:
+            if self._active is run:
+                self._active = None
+
+    async def _start(self, run: _Run, progress: bool, handle_signals: bool) -> RunReport:
         cp = self.checkpoint
         if cp is not None:
             await cp.open()
@@ -459,11 +601,11 @@ class Pipeline(Generic[T]):
             run.done_before |= await cp.keys(self.run_id, "skipped")
             run.failed_before = await cp.keys(self.run_id, "failed")
         started_runners = []
-        for runner in {id(s.runner): s.runner for s in self.stages if s.runner}.values():
-            if not runner.started:
-                await runner.start()
-                started_runners.append(runner)
         try:
+            for runner in {id(s.runner): s.runner for s in self.stages if s.runner}.values():
+                if not runner.started:
+                    started_runners.append(runner)  # closed below even if start fails midway
+                    await runner.start()
             return await self._run(run, progress, handle_signals)
         finally:
             for runner in started_runners:
@@ -474,12 +616,58 @@ class Pipeline(Generic[T]):
         await _set_up(states)
         if cp is not None:
             await cp.start_run(self.run_id, {"pipeline": self.name})
-        bar = None
+        try:
+            await self._execute(run, progress, handle_signals)
+        except BaseException:
+            # a cancelled run, a failing checkpoint, a stage's fatal error: the checkpoint must
+            # not say "running" for a run nobody runs any more
+            if cp is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(cp.set_state(self.run_id, "interrupted"))
+            raise
+        stopped = run.unwritten or run.source_error is not None or run.callback_error is not None
+        state = "interrupted" if stopped or run.cp_error else "paused" if run.paused else "finished"
+        if cp is not None:
+            if run.cp_error is not None:
+                with contextlib.suppress(Exception):
+                    await cp.set_state(self.run_id, state)
+                raise CheckpointError(
+                    f"the checkpoint could not record {run.unmarked} item(s) the sink had "
+                    f"committed as done ({describe_error(run.cp_error)}); the run stopped, and a "
+                    "resumed run processes them again (the sink's upsert keeps one row each)"
+                ) from run.cp_error
+            await cp.set_state(self.run_id, state)
+        if run.source_error is not None:
+            raise run.source_error
+        if run.callback_error is not None:
+            raise run.callback_error
+        for st in states:
+            if st.hist.count:
+                self._measured[st.stage.name] = st.hist.total / st.hist.count
+        return RunReport(
+            run_id=self.run_id,
+            state=state,
+            ok=run.ok,
+            failed=run.failed,
+            skipped=run.skipped,
+            already_done=run.already_done,
+            unwritten=run.unwritten,
+            elapsed_s=run.clock() - run.started,
+            ideal_s=_ideal_s(states),
+            stages=tuple(_stage_report(st) for st in states),
+            sink_flushes=run.flushes,
+            checkpoint_writes=(cp.writes - run.cp_writes_before) if cp is not None else 0,
+            source_round_trips=int(getattr(run.source_obj, "round_trips", 0) or 0),
+            client_creations=_creations(self.registry) - run.creations_before,
+            retries=sum(st.retries for st in states),
+            failures=tuple(run.failures[:100]),
+        )
+
+    async def _execute(self, run: _Run, progress: bool, handle_signals: bool) -> None:
         if progress:
             from ..prove._progress import ProgressBar
 
-            bar = ProgressBar(self.name)
-        run.bar = bar
+            run.bar = ProgressBar(self.name)
         loop = asyncio.get_running_loop()
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -490,41 +678,8 @@ class Pipeline(Generic[T]):
             if handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
-            if bar is not None:
-                bar.close()
-        interrupted = run.unwritten or run.source_error is not None
-        state = "interrupted" if interrupted else ("paused" if self._paused else "finished")
-        if cp is not None:
-            await cp.set_state(self.run_id, state)
-        if run.source_error is not None:
-            raise run.source_error
-        for st in states:
-            if st.hist.count:
-                self._measured[st.stage.name] = st.hist.total / st.hist.count
-        elapsed = time.perf_counter() - run.started
-        n_processed = run.ok + run.failed + run.skipped
-        try:
-            ideal = self.plan(n_processed).makespan_s if self.stages else 0.0
-        except ValueError:
-            ideal = 0.0
-        return RunReport(
-            run_id=self.run_id,
-            state=state,
-            ok=run.ok,
-            failed=run.failed,
-            skipped=run.skipped,
-            already_done=run.already_done,
-            unwritten=run.unwritten,
-            elapsed_s=elapsed,
-            ideal_s=ideal,
-            stages=tuple(_stage_report(st) for st in states),
-            sink_flushes=run.flushes,
-            checkpoint_writes=(cp.writes - run.cp_writes_before) if cp is not None else 0,
-            source_round_trips=int(getattr(run.source_obj, "round_trips", 0) or 0),
-            client_creations=_creations(self.registry) - run.creations_before,
-            retries=sum(st.retries for st in states),
-            failures=tuple(run.failures[:100]),
-        )
+            if run.bar is not None:
+                run.bar.close()
 
     async def aclose(self) -> None:
         """Close the checkpoint (``async with pipeline:`` does it on exit); a later run or
@@ -539,7 +694,8 @@ class Pipeline(Generic[T]):
         await self.aclose()
 
     async def status(self) -> Any:
-        """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run)."""
+        """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run);
+        a run recorded as running whose process is gone reads ``interrupted``."""
         if self.checkpoint is None:
             return None
         await self.checkpoint.open()
@@ -556,7 +712,9 @@ class _Run:
         on_progress: Callable[[PipelineProgress], Any] | None,
     ) -> None:
         self.p = pipeline
-        self.started = time.perf_counter()
+        # the loop's clock: the same as time.monotonic on a real loop, exact on a virtual one
+        self.clock = asyncio.get_running_loop().time
+        self.started = self.clock()
         self.creations_before = _creations(pipeline.registry)
         self.states = [_StageState(s) for s in pipeline.stages]
         self.cp = pipeline.checkpoint
@@ -565,6 +723,7 @@ class _Run:
         self.failed_before: set[str] = set()
         self.retry_failed = retry_failed
         self.on_progress = on_progress
+        self.paused = False
         self.ok = self.failed = self.skipped = self.already_done = self.unwritten = 0
         self.flushes = 0
         self.total: int | None = None
@@ -573,10 +732,16 @@ class _Run:
         self.bar: Any = None
         self.source_obj: Any = None
         self.source_error: BaseException | None = None
+        self.callback_error: BaseException | None = None  # on_progress (or the bar) raised
+        self.cp_error: BaseException | None = None  # mark_done failed after a commit
+        self.unmarked = 0  # items committed by the sink but not recorded done
+        sink = pipeline.sink
+        self.sink_takes_id = sink is not None and _takes_batch_id(sink)
+        self.sink_async = sink is not None and _is_async(sink)
 
     # -- the source --------------------------------------------------------------------------
 
-    async def source(self) -> AsyncIterator[_Env]:
+    async def source(self) -> AsyncGenerator[_Env, None]:
         src = self.p.source
         if callable(src) and not isinstance(src, Iterable | AsyncIterable):
             src = src()
@@ -590,12 +755,13 @@ class _Run:
                 f"'source' must be an iterable or async iterable, got {type(src).__name__}"
             )
         key_of = self.p.key
-        async for item in _aiter(src):
-            if self.p._paused:
-                return
-            env = self._admit(item, key_of)
-            if env is not None:
-                yield env
+        async with contextlib.aclosing(_aiter(src)) as items:
+            async for item in items:
+                if self.paused:
+                    return
+                env = self._admit(item, key_of)
+                if env is not None:
+                    yield env
 
     def _admit(self, item: Any, key_of: Callable[[Any], Any]) -> _Env | None:
         key = str(key_of(item))
@@ -605,85 +771,104 @@ class _Run:
         elif key in self.done_before or key in self.failed_before:
             self.already_done += 1
             return None
-        return _Env(key, item, item)
+        return _Env(Item(key, item), item)
 
     # -- the stages --------------------------------------------------------------------------
 
     def _call(self, st: _StageState) -> Callable[[_Env], Awaitable[Any]]:
         stage = st.stage
         fn = stage.fn
-        is_async = inspect.iscoroutinefunction(fn)
+        is_async = _is_async(fn)
         metric = f"{self.p.name}.{stage.name}"
         monitor = self.p.monitor
+        clock = self.clock
 
         async def invoke(value: Any) -> Any:
-            t0 = time.perf_counter()
+            t0 = clock()
             error = False
             try:
                 args = (value, st.context) if st.has_context else (value,)
                 if is_async:
                     return await fn(*args)
+                # offload copies this context into the thread: current_item() works there too
                 return await _maybe_await(await offload(fn, *args))
             except BaseException:
                 error = True
                 raise
             finally:
-                elapsed = time.perf_counter() - t0
+                elapsed = clock() - t0
                 st.hist.add(elapsed)
                 monitor.record(metric, elapsed, error)
 
         if stage.cache is None:
 
             async def call(env: _Env) -> Any:
-                return await invoke(env.value)
+                token = _current.set(env.item)
+                try:
+                    return await invoke(env.value)
+                finally:
+                    _current.reset(token)
 
             return call
-        cache, cache_key = stage.cache, stage.cache_key
+        cache, cache_key, shared = stage.cache, stage.cache_key, _Shared(stage.name)
 
         async def cached_call(env: _Env) -> Any:
             k = cache_key(env.value) if cache_key is not None else env.value
-            return await cache.get_or_load(k, lambda: invoke(env.value))
+            # the load runs in a task that copies this context: the marker, not this item,
+            # is what the shared computation sees
+            token = _current.set(shared)
+            try:
+                return await cache.get_or_load(k, lambda: invoke(env.value))
+            finally:
+                _current.reset(token)
 
         return cached_call
 
-    async def stage(self, st: _StageState, upstream: AsyncIterator[_Env]) -> AsyncIterator[_Env]:
+    async def stage(
+        self, st: _StageState, upstream: AsyncGenerator[_Env, None]
+    ) -> AsyncGenerator[_Env, None]:
         stage = st.stage
         retry = stage.retry
         if retry is not None:
             retry = dataclasses.replace(retry, on=_NotSkip(retry._match))
-        if stage.runner is not None:
-            remote = dataclasses.replace(stage, retry=retry)
-            metric = f"{self.p.name}.{stage.name}"
-            async for env, ok, value, attempts, elapsed in stage.runner.run_stage(
-                remote, upstream, _value_of
-            ):
-                st.hist.add(elapsed)
-                self.p.monitor.record(metric, elapsed, not ok)
-                st.retries += max(0, attempts - 1)
-                if ok:
-                    st.ok += 1
-                    yield _Env(env.key, env.item, value)
-                else:
-                    await self.settle(st, env, value)
-            return
-        async with stream(
-            self._call(st),
-            upstream,
-            concurrency=stage.concurrency,
-            rate=stage.rate,
-            retry=retry,
-            breaker=stage.breaker,
-            timeout_s=stage.timeout_s,
-            buffer=stage.buffer,
-        ) as outcomes:
-            async for outcome in outcomes:
-                env = outcome.item
-                st.retries += max(0, outcome.attempts - 1)
-                if outcome.error is None:
-                    st.ok += 1
-                    yield _Env(env.key, env.item, outcome.value)
-                else:
-                    await self.settle(st, env, outcome.error)
+        try:
+            if stage.runner is not None:
+                remote = dataclasses.replace(stage, retry=retry)
+                metric = f"{self.p.name}.{stage.name}"
+                batches = stage.runner.run_stage(remote, upstream, _remote_payload)
+                async with contextlib.aclosing(batches) as results:
+                    async for env, ok, value, attempts, elapsed in results:
+                        st.hist.add(elapsed)
+                        self.p.monitor.record(metric, elapsed, not ok)
+                        st.retries += max(0, attempts - 1)
+                        if ok:
+                            st.ok += 1
+                            yield _Env(env.item, value)
+                        else:
+                            await self.settle(st, env, value)
+                return
+            async with stream(
+                self._call(st),
+                upstream,
+                concurrency=stage.concurrency,
+                rate=stage.rate,
+                retry=retry,
+                breaker=stage.breaker,
+                timeout_s=stage.timeout_s,
+                buffer=stage.buffer,
+            ) as outcomes:
+                async for outcome in outcomes:
+                    env = outcome.item
+                    st.retries += max(0, outcome.attempts - 1)
+                    if outcome.error is None:
+                        st.ok += 1
+                        yield _Env(env.item, outcome.value)
+                    else:
+                        await self.settle(st, env, outcome.error)
+        finally:
+            # the stream (or the runner) has stopped pulling: close what feeds it, so nothing
+            # upstream keeps working (or holding a connection) for a stage that is gone
+            await upstream.aclose()
 
     async def settle(self, st: _StageState, env: _Env, error: BaseException) -> None:
         """Record an item a stage did not pass on: skipped or failed."""
@@ -702,11 +887,10 @@ class _Run:
             text = getattr(exc, "reason", str(exc))
         else:
             self.failed += 1
-            text = f"{type(exc).__name__}: {exc}"
+            text = describe_error(exc)  # notes and causes too: the same text everywhere
             if len(self.failures) < 100:
                 self.failures.append((key, stage, text))
-        detail = getattr(exc, "detail", "")
-        self.marks[status].append((key, stage, text, str(detail) if detail is not None else ""))
+        self.marks[status].append((key, stage, text, error_detail(exc)))
         if sum(len(v) for v in self.marks.values()) >= self.p.batch_size:
             await self.commit_marks()
         await self.report_progress()
@@ -720,45 +904,76 @@ class _Run:
             await self.cp.mark(self.p.run_id, status, entries)
 
     async def report_progress(self) -> None:
-        if self.bar is not None:
-            done = self.ok + self.failed + self.skipped + self.already_done
-            self.bar.update(done, self.total)
-        if self.on_progress is not None:
-            await _maybe_await(
-                self.on_progress(
-                    PipelineProgress(
-                        self.p.run_id,
-                        self.ok,
-                        self.failed,
-                        self.skipped,
-                        self.already_done,
-                        self.total,
-                        time.perf_counter() - self.started,
+        """Update the bar and call ``on_progress``. Never raises: a failing callback stops the
+        run (no new items; what was taken is committed) and ``run`` raises its error then, so
+        it is never mistaken for the failure of the rows or the item being recorded."""
+        if self.callback_error is not None:
+            return
+        try:
+            if self.bar is not None:
+                done = self.ok + self.failed + self.skipped + self.already_done
+                self.bar.update(done, self.total)
+            if self.on_progress is not None:
+                await _maybe_await(
+                    self.on_progress(
+                        PipelineProgress(
+                            self.p.run_id,
+                            self.ok,
+                            self.failed,
+                            self.skipped,
+                            self.already_done,
+                            self.total,
+                            self.clock() - self.started,
+                        )
                     )
                 )
-            )
+        except Exception as exc:
+            self.callback_error = exc
+            self.paused = True
 
-    async def flush(self, envs: list[_Env]) -> None:
-        """The sink's flush: write the rows, then (only then) mark their items done."""
+    async def flush(self, envs: list[_Env], batch_id: str | None = None) -> None:
+        """The sink's flush: write the rows, then (only then) mark their items done. Once the
+        sink has committed, nothing that follows is the rows' failure: a checkpoint that
+        cannot record them stops the run (they are redone on resume), it does not make the
+        writer write them again or bisect them as bad rows."""
         sink = self.p.sink
         if sink is not None:
             rows = [e.value for e in envs]
-            if inspect.iscoroutinefunction(sink):
-                await sink(rows)
+            extra = {"batch_id": batch_id} if self.sink_takes_id and batch_id else {}
+            if self.sink_async:
+                await sink(rows, **extra)
             else:
-                await _maybe_await(await offload(sink, rows))
+                await _maybe_await(await offload(functools.partial(sink, rows, **extra)))
             self.flushes += 1
-        if self.cp is not None:
-            await self.cp.mark_done(self.p.run_id, [e.key for e in envs])
         self.ok += len(envs)
+        if self.cp is not None:
+            if self.cp_error is None:
+                try:
+                    await self.cp.mark_done(self.p.run_id, [e.key for e in envs])
+                except Exception as exc:
+                    self.cp_error = exc
+                    self.paused = True
+                    self.unmarked += len(envs)
+            else:
+                self.unmarked += len(envs)
         await self.report_progress()
 
     async def bad_rows(self, rows: list[tuple[_Env, Exception]]) -> None:
         for env, exc in rows:
             await self.record("failed", env.key, "sink", exc)
 
+    async def build_row(self, env: _Env) -> _Env | None:
+        """The sink's row from the identity and the last value (``Pipeline(row=...)``)."""
+        row = self.p.row
+        assert row is not None
+        try:
+            return _Env(env.item, await _maybe_await(row(env.item, env.value)))
+        except Exception as exc:
+            await self.record("failed", env.key, "row", exc)
+            return None
+
     async def execute(self) -> None:
-        flow: AsyncIterator[_Env] = self.source()
+        flow: AsyncGenerator[_Env, None] = self.source()
         for st in self.states:
             flow = self.stage(st, flow)
         pending_bad: list[list[tuple[_Env, Exception]]] = []
@@ -770,9 +985,17 @@ class _Run:
             on_failed=pending_bad.append,
         )
         try:
-            async with writer:
-                async for env in flow:
-                    await writer.add(env)
+            # aclosing: whatever ends the loop (a flush that gave up, a cancellation), the
+            # stages' streams stop now, not when the generators are collected
+            with_row = self.p.row is not None
+            async with contextlib.aclosing(flow) as envs, writer:
+                async for env in envs:
+                    if with_row:
+                        built = await self.build_row(env)
+                        if built is not None:
+                            await writer.add(built)
+                    else:
+                        await writer.add(env)
                     while pending_bad:
                         await self.bad_rows(pending_bad.pop(0))
         except FlushFailed as exc:
@@ -798,17 +1021,70 @@ class _NotSkip:
         return not isinstance(exc, Skip) and self.match(exc)
 
 
-async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
     if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
+        iterator = items.__aiter__()
+        try:
+            async for item in iterator:
+                yield item
+        finally:
+            await _aclose(iterator)  # a query source's cursor and connection, released now
     else:
         for item in items:
             yield item
 
 
-def _value_of(env: _Env) -> Any:
-    return env.value
+async def _aclose(iterator: Any) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _remote_payload(env: _Env) -> tuple[Item, Any]:
+    """What a Dask stage sends per item: the identity travels with the value."""
+    return (env.item, env.value)
+
+
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004  # an object with an async __call__
+    )
+
+
+def _takes_batch_id(fn: Any) -> bool:
+    """True when the sink accepts a ``batch_id`` keyword (the built-in flushes do)."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("batch_id")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+
+
+def _ideal_s(states: list[_StageState]) -> float:
+    """The least time the calls this run made could take (see ``RunReport``): no schedule
+    runs a stage's calls faster than their total duration over its concurrency, nor more of
+    them than its rate allows after the burst."""
+    ideal = 0.0
+    for st in states:
+        h, stage = st.hist, st.stage
+        if not h.count:
+            continue
+        runner = stage.runner
+        concurrency = (
+            stage.concurrency
+            if runner is None
+            else int(getattr(runner, "concurrency_per_worker", 1))
+            * max(1, int(getattr(runner, "n_workers", 1)))
+        )
+        busy = h.total / concurrency
+        per_s = _rate_per_s(stage.rate)
+        if per_s:
+            busy = max(busy, max(0.0, h.count - _rate_burst(stage.rate)) / per_s)
+        ideal = max(ideal, busy)
+    return ideal
 
 
 async def _set_up(states: list[_StageState]) -> None:
@@ -843,6 +1119,16 @@ def _rate_per_s(rate: Rate | Limiter | None) -> float | None:
         inner = getattr(rate, "rate", None)
         per_s = getattr(inner, "per_second", None)
     return float(per_s) if per_s else None
+
+
+def _rate_burst(rate: Rate | Limiter | None) -> float:
+    burst = getattr(rate, "burst", None)
+    if burst is None:
+        burst = getattr(getattr(rate, "rate", None), "burst", None)
+    try:
+        return float(burst) if burst is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _creations(registry: Registry) -> int:

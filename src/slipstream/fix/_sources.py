@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_int
 from ._maintenance import _kind
 
 __all__ = ["DirectorySource", "FileItem", "QuerySource", "query_source"]
@@ -33,10 +34,13 @@ class QuerySource:
     def __init__(
         self, target: Any, sql: str, params: Sequence[Any] = (), *, chunk_size: int = 1000
     ) -> None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"'chunk_size' must be an int >= 1, got {chunk_size!r}")
-        if not isinstance(sql, str) or not sql.strip():
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        if not isinstance(sql, str):
+            raise TypeError(f"'sql' must be a str, got {type(sql).__name__}")
+        if not sql.strip():
             raise ValueError("'sql' must be a non-empty query")
+        if isinstance(params, str | bytes) or not isinstance(params, Sequence):
+            raise TypeError(f"'params' must be a sequence of values, got {params!r}")
         self.kind = _kind(target)
         if self.kind == "sqlalchemy":
             raise TypeError(
@@ -156,11 +160,20 @@ class DirectorySource:
         hash_cache: str | os.PathLike[str] | None = None,
         batch: int = 64,
     ) -> None:
+        if not isinstance(root, str | os.PathLike):
+            raise TypeError(f"'root' must be a directory path, got {type(root).__name__}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"'root' must be an existing directory, got {str(root)!r}")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"'batch' must be an int >= 1, got {batch!r}")
+        if not isinstance(pattern, str):
+            raise TypeError(f"'pattern' must be a glob string, got {type(pattern).__name__}")
+        if not pattern:
+            raise ValueError("'pattern' must be a non-empty glob, e.g. '**/*'")
+        if hash_cache is not None and not isinstance(hash_cache, str | os.PathLike):
+            raise TypeError(
+                f"'hash_cache' must be a file path or None, got {type(hash_cache).__name__}"
+            )
+        batch = check_int("batch", batch, minimum=1)
         self.pattern = pattern
         self.hash_cache = Path(hash_cache) if hash_cache is not None else None
         self.batch = batch
