@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import slipstream as ss
-from slipstream.fix._pipeline import Item, current_item
+from slipstream.fix._stage import Item, current_item
 
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
 

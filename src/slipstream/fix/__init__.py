@@ -33,14 +33,7 @@ from ._outcome import Outcome as Outcome
 from ._outcome import Results as Results
 from ._outcome import Summary as Summary
 from ._outcome import raise_failures as raise_failures
-from ._pipeline import Item as Item
 from ._pipeline import Pipeline as Pipeline
-from ._pipeline import PipelineProgress as PipelineProgress
-from ._pipeline import Plan as Plan
-from ._pipeline import RunReport as RunReport
-from ._pipeline import Stage as Stage
-from ._pipeline import StageReport as StageReport
-from ._pipeline import current_item as current_item
 from ._pools import PoolSettings as PoolSettings
 from ._rate import Limiter as Limiter
 from ._rate import Rate as Rate
@@ -50,6 +43,10 @@ from ._redis_rate import RedisRateLimiter as RedisRateLimiter
 from ._registry import ProviderStatistics as ProviderStatistics
 from ._registry import Registry as Registry
 from ._registry import default_registry as default_registry
+from ._report import PipelineProgress as PipelineProgress
+from ._report import Plan as Plan
+from ._report import RunReport as RunReport
+from ._report import StageReport as StageReport
 from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
 from ._retry import is_transient as is_transient
@@ -62,6 +59,9 @@ from ._sources import DirectorySource as DirectorySource
 from ._sources import FileItem as FileItem
 from ._sources import QuerySource as QuerySource
 from ._sources import query_source as query_source
+from ._stage import Item as Item
+from ._stage import Stage as Stage
+from ._stage import current_item as current_item
 from ._taskset import TaskSet as TaskSet
 from ._taskset import TaskSetStatistics as TaskSetStatistics
 from ._writer import BatchWriter as BatchWriter

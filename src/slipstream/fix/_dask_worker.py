@@ -12,8 +12,8 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ._dask import Batch, RemoteError, _StageSpec, pack, unpicklable
-from ._pipeline import Item, _current
 from ._rate import Limiter, RateLimiter
+from ._stage import Item, _current
 
 PLUGIN = "slipstream-event-loop"
 

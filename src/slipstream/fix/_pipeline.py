@@ -50,7 +50,6 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -59,298 +58,18 @@ from .._validate import check_callable, check_int, check_seconds
 from ..prove._histogram import Histogram
 from ..prove._monitor import Monitor
 from ..prove._monitor import monitor as default_monitor
-from ._breaker import CircuitBreaker
-from ._cache import Cache
-from ._checkpoint import Checkpoint, describe_error, error_detail, format_failure
+from ._checkpoint import Checkpoint, describe_error, error_detail
 from ._flow import stream
 from ._offload import offload
-from ._rate import Limiter, Rate
 from ._registry import Registry, default_registry
-from ._retry import Retry
+from ._report import PipelineProgress, Plan, RunReport, StagePlan, StageReport
+from ._stage import Item, Stage, _current, _NotSkip, _rate_burst, _rate_per_s, _Shared
 from ._writer import BatchWriter
 
-__all__ = [
-    "Item",
-    "Pipeline",
-    "PipelineProgress",
-    "Plan",
-    "RunReport",
-    "Stage",
-    "StagePlan",
-    "StageReport",
-    "current_item",
-]
+__all__ = ["Pipeline"]
 
 T = TypeVar("T")
 logger = logging.getLogger("slipstream.pipeline")
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """An item's identity on its way through a pipeline: ``key`` (what the checkpoint and the
-    sink's upsert use) and ``source``, the item as the source gave it. The engine carries it
-    beside the value, so values need not carry ids from stage to stage."""
-
-    key: str
-    source: Any
-
-
-class _Shared:
-    """The marker ``current_item`` finds inside a cached stage: the output being computed is
-    shared by every item with the same cache key, so no one item's identity belongs in it."""
-
-    __slots__ = ("stage",)
-
-    def __init__(self, stage: str) -> None:
-        self.stage = stage
-
-
-_current: ContextVar[Item | _Shared | None] = ContextVar("slipstream_item", default=None)
-
-
-def current_item() -> Item:
-    """The identity (``ss.Item(key, source)``) of the item the running stage call processes.
-
-    Set around every call of a stage's function: async ones, sync ones (run in a thread with
-    the caller's context) and Dask stages (the identity travels with the value).
-
-    Raises:
-        RuntimeError: outside a stage call; or in a stage that has a ``cache``: its output is
-            shared by every item with the same cache key and must not depend on one item's
-            identity (the first item's id would be written for all of them).
-    """
-    found = _current.get()
-    if isinstance(found, Item):
-        return found
-    if isinstance(found, _Shared):
-        raise RuntimeError(
-            f"current_item() in stage {found.stage!r}, which has a cache: its output is shared "
-            "by every item with the same cache key, so it cannot depend on one item's identity"
-            "\nHINT: build the sink's row from the identity with "
-            "Pipeline(row=lambda item, value: ...), or read it in a stage without a cache"
-        )
-    raise RuntimeError(
-        "current_item() is called outside a pipeline stage call"
-        "\nHINT: call it from a Stage's function while Pipeline.run() runs it"
-    )
-
-
-@dataclass(slots=True)
-class Stage:
-    """One step of a pipeline.
-
-    Args:
-        fn: ``fn(value)`` or, with ``setup``, ``fn(value, context)``; async or sync (sync runs
-            in the thread pool). Its return value is the next stage's input (or, through
-            ``Pipeline(row=...)``, the sink's row). ``ss.current_item()`` in the call is the
-            item's identity (key and source item). Raise ``ss.Skip(reason)`` to record the item
-            as skipped.
-        name: for reports and metrics (default: the function's name).
-        concurrency: calls in flight at once.
-        rate: a ``Rate`` or a shared limiter for the calls of this stage.
-        retry: the retry policy (``ss.Skip`` is never retried).
-        breaker: a circuit breaker around the calls.
-        timeout_s: per-call timeout.
-        cache: a ``Cache``; calls whose ``cache_key(value)`` was seen are not repeated (single
-            flight, so concurrent items with the same key make one call), and every item with
-            that key gets the same output. So ``cache_key`` must capture everything the
-            function's output depends on, and the output must not carry an item's identity:
-            ``ss.current_item()`` raises in a cached stage; give the sink the identity with
-            ``Pipeline(row=lambda item, value: ...)``.
-        cache_key: the cache key of an input value (default: the value itself).
-        setup: run once per run before any item (sync or async); its result is ``context``.
-        latency_s: the expected seconds per call, for ``Pipeline.plan`` before any run.
-        buffer: how far the stage runs ahead of the next one: it holds at most
-            ``concurrency + buffer`` items (in flight or finished) that the next stage has not
-            taken yet (default ``concurrency``, so ``2 * concurrency`` items in all).
-        runner: an ``ss.DaskRunner`` to run this stage on Dask workers in batches (its
-            ``fn`` and ``setup`` must then be importable module-level functions; ``setup``
-            runs once per worker process, ``concurrency`` is the runner's per worker; the
-            item's identity travels with its value, so the source item must be picklable).
-    """
-
-    fn: Callable[..., Any]
-    name: str = ""
-    concurrency: int = 8
-    rate: Rate | Limiter | None = None
-    retry: Retry | None = None
-    breaker: CircuitBreaker | None = None
-    timeout_s: float | None = None
-    cache: Cache | None = None
-    cache_key: Callable[[Any], Any] | None = None
-    setup: Callable[[], Any] | None = None
-    latency_s: float | None = None
-    buffer: int | None = None
-    runner: Any = None
-
-    def __post_init__(self) -> None:
-        check_callable("fn", self.fn)
-        if not isinstance(self.name, str):
-            raise TypeError(f"'name' must be a str, got {type(self.name).__name__}")
-        if not self.name:
-            self.name = getattr(self.fn, "__name__", "stage")
-        self.concurrency = check_int("concurrency", self.concurrency, minimum=1)
-        self.timeout_s = check_seconds("timeout_s", self.timeout_s, allow_none=True, allow_inf=True)
-        self.latency_s = check_seconds("latency_s", self.latency_s, allow_none=True)
-        self.buffer = check_int("buffer", self.buffer, minimum=0, allow_none=True)
-        check_callable("setup", self.setup, allow_none=True)
-        check_callable("cache_key", self.cache_key, allow_none=True)
-        if self.cache is not None and not isinstance(self.cache, Cache):
-            raise TypeError(f"'cache' must be an ss.Cache, got {type(self.cache).__name__}")
-        if self.runner is not None:
-            if not hasattr(self.runner, "run_stage"):
-                raise TypeError(
-                    f"'runner' must be an ss.DaskRunner, got {type(self.runner).__name__}"
-                )
-            if self.cache is not None:
-                raise ValueError("'cache' runs in this process; it cannot go with a 'runner'")
-
-
-@dataclass(frozen=True, slots=True)
-class StagePlan:
-    name: str
-    latency_s: float
-    concurrency: int
-    rate_per_s: float | None
-    throughput_per_s: float
-    busy_s: float
-    suggested_concurrency: int
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """``Pipeline.plan``'s estimate: the makespan, the bottleneck, and what to change."""
-
-    n_items: int
-    makespan_s: float
-    bottleneck: str
-    stages: tuple[StagePlan, ...]
-    advice: tuple[str, ...]
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.n_items} items: about {self.makespan_s:.2f} s, bottleneck {self.bottleneck!r}"
-        ]
-        for s in self.stages:
-            rate = f", rate {s.rate_per_s:g}/s" if s.rate_per_s else ""
-            lines.append(
-                f"  {s.name}: {s.latency_s * 1000:.1f} ms x {s.concurrency} in flight{rate} -> "
-                f"{s.throughput_per_s:.1f}/s"
-            )
-        lines.extend(f"  advice: {a}" for a in self.advice)
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class StageReport:
-    name: str
-    ok: int
-    failed: int
-    skipped: int
-    calls: int
-    retries: int
-    mean_s: float
-    p50_s: float
-    p95_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineProgress:
-    """Passed to ``on_progress``: where the run stands (JSON-friendly via ``asdict``)."""
-
-    run_id: str
-    ok: int
-    failed: int
-    skipped: int
-    already_done: int
-    total: int | None
-    elapsed_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class RunReport:
-    """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could
-    not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint).
-
-    ``ideal_s`` is the least time the work this run did could take: for each stage, the sum of
-    its calls' durations over its concurrency (or its calls over its rate limit), the largest
-    of these. Items that failed without a call (an open breaker) cost nothing in it, so a run
-    where most items failed fast is not "faster than ideal". ``ratio_to_ideal`` is
-    ``elapsed_s / ideal_s``, None when the run made no call (nothing to compare).
-    ``failures`` holds ``(key, stage, error)`` for the first 100 failures, ``error`` as
-    ``describe_error`` writes it (the exception, its notes, its causes).
-    """
-
-    run_id: str
-    state: str
-    ok: int
-    failed: int
-    skipped: int
-    already_done: int
-    unwritten: int
-    elapsed_s: float
-    ideal_s: float
-    stages: tuple[StageReport, ...]
-    sink_flushes: int
-    checkpoint_writes: int
-    source_round_trips: int
-    client_creations: int
-    retries: int
-    failures: tuple[tuple[str, str, str], ...] = ()  # (key, stage, error), first 100
-
-    @property
-    def db_round_trips(self) -> int:
-        """Transactions against databases: sink flushes, checkpoint writes, source reads."""
-        return self.sink_flushes + self.checkpoint_writes + self.source_round_trips
-
-    @property
-    def ratio_to_ideal(self) -> float | None:
-        """``elapsed_s / ideal_s`` (>= 1 up to clock resolution); None without any call."""
-        return self.elapsed_s / self.ideal_s if self.ideal_s > 0 else None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["db_round_trips"] = self.db_round_trips
-        out["ratio_to_ideal"] = self.ratio_to_ideal
-        return out
-
-    def summary(self) -> str:
-        """The one-line totals under the table (also without rich)."""
-        ratio = self.ratio_to_ideal
-        ideal = "ideal n/a" if ratio is None else f"ideal {self.ideal_s:.2f} s ({ratio:.2f}x)"
-        return (
-            f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
-            f"{self.already_done}; {self.client_creations} client creations, "
-            f"{self.db_round_trips} database round trips; {ideal}"
-        )
-
-    def render(self) -> Any:
-        """A rich table of the run, and its first failures (needs the ``rich`` extra)."""
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=f"run {self.run_id}: {self.state} in {self.elapsed_s:.2f} s")
-        for col in ("stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"):
-            table.add_column(col, justify="left" if col == "stage" else "right")
-        for s in self.stages:
-            table.add_row(
-                s.name,
-                str(s.ok),
-                str(s.failed),
-                str(s.skipped),
-                str(s.calls),
-                str(s.retries),
-                f"{s.p50_s * 1000:.1f}",
-                f"{s.p95_s * 1000:.1f}",
-            )
-        table.caption = self.summary()
-        if not self.failures:
-            return table
-        shown = [Text(format_failure(*f)) for f in self.failures[:10]]
-        if self.failed > len(shown):
-            shown.append(Text(f"... and {self.failed - len(shown)} more failure(s)"))
-        return Group(table, *shown)
 
 
 @dataclass(slots=True)
@@ -1009,18 +728,6 @@ class _Run:
             await self.report_progress()
 
 
-class _NotSkip:
-    """A retry predicate that never retries ``ss.Skip`` (picklable, for remote stages)."""
-
-    __slots__ = ("match",)
-
-    def __init__(self, match: Callable[[BaseException], bool]) -> None:
-        self.match = match
-
-    def __call__(self, exc: BaseException) -> bool:
-        return not isinstance(exc, Skip) and self.match(exc)
-
-
 async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
     if isinstance(items, AsyncIterable):
         iterator = items.__aiter__()
@@ -1109,26 +816,6 @@ async def _set_up(states: list[_StageState]) -> None:
     except ExceptionGroup as group:
         first = group.exceptions[0]
         raise first from first.__cause__
-
-
-def _rate_per_s(rate: Rate | Limiter | None) -> float | None:
-    if rate is None:
-        return None
-    per_s = getattr(rate, "per_second", None)
-    if per_s is None:
-        inner = getattr(rate, "rate", None)
-        per_s = getattr(inner, "per_second", None)
-    return float(per_s) if per_s else None
-
-
-def _rate_burst(rate: Rate | Limiter | None) -> float:
-    burst = getattr(rate, "burst", None)
-    if burst is None:
-        burst = getattr(getattr(rate, "rate", None), "burst", None)
-    try:
-        return float(burst) if burst is not None else 1.0
-    except (TypeError, ValueError):
-        return 1.0
 
 
 def _creations(registry: Registry) -> int:
