@@ -73,12 +73,14 @@ async def pipeline(mode: str, db: str) -> None:
 
             pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
             try:
-                await ss.chunked_delete(pool, "cache", "ns = $1", ("genes",), chunk_size=2000)
+                await ss.chunked_delete(
+                    pool, "cache", where="ns = $1", params=("genes",), chunk_size=2000
+                )
             finally:
                 await pool.close()
             await ss.offload(refresh_materialized_view, 2.0, kind="process")
         else:
-            await ss.chunked_delete(db, "cache", "ns = ?", ("genes",), chunk_size=2000)
+            await ss.chunked_delete(db, "cache", where="ns = ?", params=("genes",), chunk_size=2000)
             await ss.offload(refresh_materialized_view, 2.0, kind="process")
         await asyncio.sleep(0.2)
     STATE.update(done=True, lag_p99_ms=watch.statistics().lag_p99_s * 1000)

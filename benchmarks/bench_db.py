@@ -8,6 +8,14 @@ Figures (last line, JSON):
       rows written per second: one commit per row (seed 004's "before"), ss.BatchWriter, and
       one COPY (PostgreSQL; on SQLite one executemany in one transaction): the physical bound.
       batch_writer_over_per_row and batch_writer_over_copy are the goals' ratios.
+  batch_writer_without_marker_rows_per_s, marker_cost
+      the same writer with marker_table=None (no exactly-once marker), and the share of the
+      writer's throughput the marker costs (1 - with / without).
+  copy_kills / copy_duplicates_under_kills / copy_rows_missing_under_kills
+      10,000 rows through ss.BatchWriter in COPY mode while a second connection terminates the
+      writer's backend (pg_terminate_backend) 8 times, at random moments while it runs a
+      statement (COPY, COMMIT, the pool's reset after COMMIT): backends terminated, rows
+      written twice (count(*) - count(DISTINCT id), must be 0) and rows missing (must be 0).
   dataloader_us_per_key / aiodataloader_us_per_key
       CPU microseconds per key for 10,000 concurrent loads of a trivial batch function.
   batches_over_ideal / aiodataloader_batches_over_ideal
@@ -19,6 +27,7 @@ Run: python benchmarks/bench_db.py --quick   (PostgreSQL on 127.0.0.1:5432, data
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import statistics
 import tempfile
@@ -163,8 +172,9 @@ async def writes_pg(rows: int, per_row: int) -> dict[str, float]:
         await pool.execute(f"TRUNCATE {table}")
 
         flush = ss.asyncpg_flush(pool, table, ["id", "label", "score"])
+        bare = ss.asyncpg_flush(pool, table, ["id", "label", "score"], marker_table=None)
 
-        async def writer_run() -> float:
+        async def writer_run(flush: Any = flush) -> float:
             t0 = time.perf_counter()
             async with ss.BatchWriter(flush, max_items=20_000, max_pending=60_000) as w:
                 await w.add_many(data)
@@ -182,11 +192,13 @@ async def writes_pg(rows: int, per_row: int) -> dict[str, float]:
             await pool.execute(f"TRUNCATE {table}")
             return rate
 
-        writer_rates, copy_rates = [], []
-        for _ in range(3):  # alternate, so drift hits both alike; report medians
+        writer_rates, copy_rates, bare_rates = [], [], []
+        for _ in range(3):  # alternate, so drift hits all alike; report medians
             writer_rates.append(await writer_run())
             copy_rates.append(await copy_run())
+            bare_rates.append(await writer_run(bare))
         writer_rate, copy_rate = statistics.median(writer_rates), statistics.median(copy_rates)
+        bare_rate = statistics.median(bare_rates)
 
         upsert = ss.asyncpg_flush(pool, table, ["id", "label", "score"], conflict=["id"])
         t0 = time.perf_counter()
@@ -203,6 +215,65 @@ async def writes_pg(rows: int, per_row: int) -> dict[str, float]:
         "copy_rows_per_s": copy_rate,
         "batch_writer_over_per_row": writer_rate / per_row_rate,
         "batch_writer_over_copy": writer_rate / copy_rate,
+        "batch_writer_without_marker_rows_per_s": bare_rate,
+        "marker_cost": 1 - writer_rate / bare_rate,
+    }
+
+
+async def copy_under_kills(rows: int, kills: int) -> dict[str, int]:
+    """COPY-mode BatchWriter while a second connection terminates its backend ``kills`` times:
+    each time a random 0-30 ms (seeded) after the last, as soon as the backend is running a
+    statement (COPY, COMMIT, or the pool's reset after COMMIT: the issue's window)."""
+    import asyncpg
+
+    application = f"bench_kills_{uuid.uuid4().hex[:8]}"
+    table = f"bench_kills_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_URL)
+    await admin.execute(f"CREATE TABLE {table} (id int, label text)")  # no key: twice shows
+    pool = await asyncpg.create_pool(
+        PG_URL, min_size=1, max_size=2, server_settings={"application_name": application}
+    )
+    patient = ss.Retry(
+        attempts=100, on=ss.is_connection_error, initial_s=0.005, max_delay_s=0.05, deadline_s=60
+    )
+    flush = ss.asyncpg_flush(pool, table, ["id", "label"], marker_table=f"{table}_marks")
+    rnd, killed, unwritten, done = random.Random(8), [0], 0, asyncio.Event()
+
+    async def killer() -> None:
+        for _ in range(kills):
+            await asyncio.sleep(rnd.uniform(0, 0.03))
+            while not done.is_set():
+                n = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = $1 AND state = 'active'",
+                    application,
+                )
+                if n:
+                    killed[0] += n
+                    break
+
+    task = asyncio.ensure_future(killer())
+    try:
+        try:
+            async with ss.BatchWriter(flush, max_items=500, retry=patient) as w:
+                for i in range(0, rows, 100):
+                    await w.add_many((j, "x") for j in range(i, min(rows, i + 100)))
+                    await asyncio.sleep(0.003)
+        except ss.FlushFailed as exc:
+            unwritten = len(exc.rows)
+        done.set()
+        await task
+        count, distinct = await admin.fetchrow(f"SELECT count(*), count(DISTINCT id) FROM {table}")
+    finally:
+        done.set()
+        await pool.close()
+        await admin.execute(f"DROP TABLE IF EXISTS {table}, {table}_marks")
+        await admin.close()
+    return {
+        "kills": killed[0],
+        "duplicates": count - distinct,
+        "missing": rows - distinct,
+        "unwritten": unwritten,
     }
 
 
@@ -312,6 +383,13 @@ def main() -> None:
         figures |= asyncio.run(pg())
         print(f"PostgreSQL: writing {rows} rows ...")
         figures |= asyncio.run(writes_pg(rows, per_row))
+        print("PostgreSQL: COPY while the writer's backend is terminated 8 times ...")
+        killed = asyncio.run(copy_under_kills(10_000, 8))
+        figures |= {
+            "copy_kills": killed["kills"],
+            "copy_duplicates_under_kills": killed["duplicates"],
+            "copy_rows_missing_under_kills": killed["missing"],
+        }
     else:
         print("  (PostgreSQL is not running on 127.0.0.1:5432: its figures are left out)")
     figures |= loaders

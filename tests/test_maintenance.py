@@ -51,7 +51,12 @@ class TestChunkedDelete:
             stop, gaps = asyncio.Event(), []  # type: ignore[var-annotated]
             beat = asyncio.create_task(heartbeat(stop, gaps))
             deleted = await ss.chunked_delete(
-                path, "cache", "ns = ?", ("genes",), chunk_size=5000, on_progress=progress.append
+                path,
+                "cache",
+                where="ns = ?",
+                params=("genes",),
+                chunk_size=5000,
+                on_progress=progress.append,
             )
             stop.set()
             await beat
@@ -78,9 +83,11 @@ class TestChunkedDelete:
                     "FROM generate_series(1, 30000) g"
                 )
                 deleted = await ss.chunked_delete(
-                    conn, table, "stale = $1", (True,), chunk_size=2000
+                    conn, table, where="stale = $1", params=(True,), chunk_size=2000
                 )
                 left = await conn.fetchval(f"SELECT count(*) FROM {table}")
+                with pytest.raises(TypeError, match="'params'"):  # $1 takes a sequence
+                    await ss.chunked_delete(conn, table, where="stale = $1", params={"s": True})
                 return deleted, left
             finally:
                 await conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -95,7 +102,9 @@ class TestChunkedDelete:
         make_cache_db(path, 3000)
         engine = sa.create_engine(f"sqlite:///{path}")
         deleted = arun(
-            ss.chunked_delete(engine, "cache", "ns = :ns", {"ns": "genes"}, chunk_size=400)
+            ss.chunked_delete(
+                engine, "cache", where="ns = :ns", params={"ns": "genes"}, chunk_size=400
+            )
         )
         engine.dispose()
         assert 1500 == deleted
@@ -103,11 +112,41 @@ class TestChunkedDelete:
     def test_bad_arguments(self, tmp_path: Path, arun: Run) -> None:
         """A table that is not an identifier, a zero chunk, an unknown target are named."""
         with pytest.raises(ValueError, match="'table'"):
-            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache; DROP TABLE x"))
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache; DROP TABLE x", where="TRUE"))
         with pytest.raises(ValueError, match="'chunk_size'"):
-            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", chunk_size=0))
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", where="TRUE", chunk_size=0))
+        with pytest.raises(TypeError, match="'pause_s'"):
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", where="TRUE", pause_s=None))  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="'target'"):
-            arun(ss.chunked_delete(42, "cache"))
+            arun(ss.chunked_delete(42, "cache", where="TRUE"))
+
+    def test_where_is_required(self, tmp_path: Path, arun: Run) -> None:
+        """No condition, an empty one, or one passed positionally is refused with a HINT to
+        write where="TRUE" on purpose, and nothing is deleted."""
+        path = tmp_path / "keep.sqlite"
+        make_cache_db(path, 100)
+        calls: list[Callable[[], Coroutine[Any, Any, int]]] = [
+            lambda: ss.chunked_delete(path, "cache"),  # type: ignore[call-arg]
+            lambda: ss.chunked_delete(path, "cache", where=""),
+            lambda: ss.chunked_delete(path, "cache", where="   "),
+            lambda: ss.chunked_delete(path, "cache", "ns = ?", ("genes",)),  # type: ignore[misc]
+        ]
+        for call in calls:
+            with pytest.raises((TypeError, ValueError), match="where") as info:
+                arun(call())
+            assert 'where="TRUE"' in str(info.value)
+        with pytest.raises(TypeError, match="'where'"):
+            arun(ss.chunked_delete(path, "cache", where=None))  # type: ignore[arg-type]
+        left = sqlite3.connect(path).execute("SELECT count(*) FROM cache").fetchone()[0]
+        assert 100 == left
+
+    def test_where_true_deletes_everything_on_purpose(self, tmp_path: Path, arun: Run) -> None:
+        """where="TRUE" deletes every row, in chunks."""
+        path = tmp_path / "all.sqlite"
+        make_cache_db(path, 2500)
+        deleted = arun(ss.chunked_delete(path, "cache", where="TRUE", chunk_size=1000))
+        left = sqlite3.connect(path).execute("SELECT count(*) FROM cache").fetchone()[0]
+        assert (2500, 0) == (deleted, left)
 
 
 class TestLongStatementsAndPing:

@@ -182,6 +182,10 @@ def test_pause_drains_commits_and_a_resume_finishes_without_redoing(
 
     async def work(n: int) -> dict[str, Any]:
         calls.append(n)
+        if len(calls) == 50:
+            # paused from inside the run, by items taken (not by commits, which may lag the
+            # stage by the writer's whole buffer on a busy machine): deterministic
+            pipeline.pause()
         await asyncio.sleep(0.001)
         return to_row(n)
 
@@ -197,13 +201,9 @@ def test_pause_drains_commits_and_a_resume_finishes_without_redoing(
 
     pipeline = make()
 
-    def pause_soon(p: ss.PipelineProgress) -> None:
-        if p.ok >= 50:
-            pipeline.pause()
-
-    first = arun(pipeline.run(on_progress=pause_soon))
+    first = arun(pipeline.run())
     assert "paused" == first.state
-    assert 50 <= first.ok < 300
+    assert 50 <= first.ok < 100  # what was in the stages' windows when the pause came
     assert first.ok == len(rows(db))  # everything taken was committed: nothing in limbo
     second = arun(make().run())
     assert ("finished", first.ok, 300 - first.ok) == (

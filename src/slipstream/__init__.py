@@ -27,6 +27,7 @@ from .fix import CachedFunction as CachedFunction
 from .fix import CacheStatistics as CacheStatistics
 from .fix import Checkpoint as Checkpoint
 from .fix import CircuitBreaker as CircuitBreaker
+from .fix import CommitOutcomeUnknown as CommitOutcomeUnknown
 from .fix import DaskRunner as DaskRunner
 from .fix import DataLoader as DataLoader
 from .fix import DataLoaderStatistics as DataLoaderStatistics
@@ -103,6 +104,7 @@ __all__ = [
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpen",
+    "CommitOutcomeUnknown",
     "DaskRunner",
     "DataLoader",
     "DataLoaderStatistics",

@@ -9,6 +9,8 @@ The tree is shallow on purpose::
      ├── FailedItems          an ExceptionGroup of every failed item, on request
      ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
      ├── FlushFailed          a batch writer could not write some rows; carries them
+     ├── CommitOutcomeUnknown a COMMIT's reply was lost and could not be checked (also a
+     │                        ConnectionError; defined in fix/_transient.py)
      ├── TaskSetFull          a TaskSet with policy="reject" was full
      ├── CheckpointError      a checkpoint store is unusable (damaged, foreign, unreachable)
      ├── PipelineError        a pipeline cannot start (a bad sink, source or endpoint)

@@ -64,6 +64,7 @@ from ._stage import Stage as Stage
 from ._stage import current_item as current_item
 from ._taskset import TaskSet as TaskSet
 from ._taskset import TaskSetStatistics as TaskSetStatistics
+from ._transient import CommitOutcomeUnknown as CommitOutcomeUnknown
 from ._writer import BatchWriter as BatchWriter
 from ._writer import SyncBatchWriter as SyncBatchWriter
 from ._writer import WriterStatistics as WriterStatistics
@@ -78,6 +79,7 @@ __all__ = [
     "CachedFunction",
     "Checkpoint",
     "CircuitBreaker",
+    "CommitOutcomeUnknown",
     "DaskRunner",
     "DataLoader",
     "DataLoaderStatistics",

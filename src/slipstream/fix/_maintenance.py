@@ -14,19 +14,27 @@ and the refresh in a thread. These are those fixes, done once:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from .._validate import check_callable, check_int, check_seconds
 from ._threads import default_executor
 
 __all__ = ["chunked_delete", "ensure_alive", "run_long_statement"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+P = ParamSpec("P")
+T = TypeVar("T")
+_WHERE_HINT = (
+    '\nHINT: name the rows to delete, e.g. where="ns = $1", params=("genes",); to delete '
+    'every row on purpose, pass where="TRUE"'
+)
 
 
 def _kind(target: Any) -> str:
@@ -46,24 +54,48 @@ async def _in_thread(fn: Callable[[], Any]) -> Any:
     return await asyncio.get_running_loop().run_in_executor(default_executor(), fn)
 
 
+def _where_by_keyword(
+    fn: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Refuse a ``chunked_delete`` call without ``where=`` (or with it in a positional slot)
+    with a message that says how to delete everything on purpose."""
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        if len(args) > 2:
+            raise TypeError(
+                "chunked_delete takes 'where' and 'params' by keyword only, got "
+                f"{len(args)} positional arguments" + _WHERE_HINT
+            )
+        if "where" not in kwargs:
+            raise TypeError("chunked_delete needs 'where': the rows to delete" + _WHERE_HINT)
+        return await fn(*args, **kwargs)
+
+    return call
+
+
+@_where_by_keyword
 async def chunked_delete(
     target: Any,
     table: str,
-    where: str = "TRUE",
-    params: Sequence[Any] | dict[str, Any] = (),
     *,
+    where: str,
+    params: Sequence[Any] | dict[str, Any] = (),
     chunk_size: int = 1000,
     pause_s: float = 0.01,
     on_progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Delete the rows of ``table`` matching ``where``, ``chunk_size`` rows per statement.
 
+    Each chunk is its own transaction: an error midway leaves the chunks already deleted
+    deleted (run it again to finish; the condition still holds for the rest).
+
     Args:
         target: an asyncpg pool or connection (run on the loop, it awaits the server), a
             SQLAlchemy ``Engine`` or a SQLite file path (run in a worker thread).
         table: the table name (``schema.table`` allowed).
-        where: the condition, in the driver's parameter style (``$1`` for asyncpg, ``:name``
-            for SQLAlchemy, ``?`` for SQLite).
+        where: the condition, required (``where="TRUE"`` deletes every row), in the driver's
+            parameter style (``$1`` for asyncpg, ``:name`` for SQLAlchemy, ``?`` for SQLite).
         params: its parameters.
         chunk_size: rows per statement (and per transaction).
         pause_s: the pause between chunks, so other work gets the database and the loop.
@@ -72,13 +104,18 @@ async def chunked_delete(
     Returns:
         the number of rows deleted.
     """
-    if not _TABLE.match(table):
+    if not isinstance(table, str) or not _TABLE.match(table):
         raise ValueError(f"'table' must be a plain SQL identifier, got {table!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"'chunk_size' must be an int >= 1, got {chunk_size!r}")
-    if not pause_s >= 0:
-        raise ValueError(f"'pause_s' must be >= 0, got {pause_s!r}")
+    if not isinstance(where, str):
+        raise TypeError(f"'where' must be a SQL condition (str), got {type(where).__name__}")
+    if not where.strip():
+        raise ValueError("'where' must be a SQL condition, got an empty string" + _WHERE_HINT)
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    pause_s = check_seconds("pause_s", pause_s, allow_zero=True)
+    check_callable("on_progress", on_progress, allow_none=True)
     kind = _kind(target)
+    if kind == "asyncpg" and isinstance(params, dict):
+        raise TypeError("'params' must be a sequence for asyncpg ($1, $2, ...), got a dict")
     total = 0
     while True:
         if kind == "asyncpg":
@@ -159,8 +196,11 @@ async def run_long_statement(
             try:
                 conn.execute(text(sql), dict(params) if params else {})
                 conn.commit()
-            except BaseException:
-                conn.rollback()
+            except BaseException as exc:
+                try:
+                    conn.rollback()
+                except Exception as rollback_error:  # a dead connection: keep the real error
+                    exc.add_note(f"slipstream: the rollback failed too: {rollback_error!r}")
                 raise
         return time.perf_counter() - start
 

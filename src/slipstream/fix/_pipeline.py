@@ -64,7 +64,7 @@ from ._offload import offload
 from ._registry import Registry, default_registry
 from ._report import PipelineProgress, Plan, RunReport, StagePlan, StageReport
 from ._stage import Item, Stage, _current, _NotSkip, _rate_burst, _rate_per_s, _Shared
-from ._writer import BatchWriter
+from ._writer import BatchWriter, takes_batch_id
 
 __all__ = ["Pipeline"]
 
@@ -455,7 +455,7 @@ class _Run:
         self.cp_error: BaseException | None = None  # mark_done failed after a commit
         self.unmarked = 0  # items committed by the sink but not recorded done
         sink = pipeline.sink
-        self.sink_takes_id = sink is not None and _takes_batch_id(sink)
+        self.sink_takes_id = sink is not None and takes_batch_id(sink)
         self.sink_async = sink is not None and _is_async(sink)
 
     # -- the source --------------------------------------------------------------------------
@@ -755,18 +755,6 @@ def _remote_payload(env: _Env) -> tuple[Item, Any]:
 def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004  # an object with an async __call__
-    )
-
-
-def _takes_batch_id(fn: Any) -> bool:
-    """True when the sink accepts a ``batch_id`` keyword (the built-in flushes do)."""
-    try:
-        parameter = inspect.signature(fn).parameters.get("batch_id")
-    except (TypeError, ValueError):
-        return False
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
     )
 
 

@@ -29,35 +29,12 @@ from .._settings import now as _now
 from .._settings import testing_state as _testing
 from .._validate import check_instance, check_int, check_number, check_seconds
 from ._callables import kind_of
+from ._transient import is_transient
 
 __all__ = ["Retry", "RetryBudget", "is_transient", "retry", "retry_after_s"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-_TRANSIENT_NAMES = frozenset({"TransportError", "TimeoutException", "NetworkError"})
-
-
-def _status_of(exc: BaseException) -> int | None:
-    """HTTP status carried by an exception (httpx/requests ``.response.status_code``, aiohttp
-    ``.status``), or None."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if status is None:
-        status = getattr(exc, "status", None)
-    return status if isinstance(status, int) else None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """The default retry predicate: errors that a later attempt can plausibly cure."""
-    if isinstance(exc, OSError | TimeoutError):
-        return True
-    status = _status_of(exc)
-    if status is not None:
-        return status in _TRANSIENT_STATUS
-    # httpx's transport errors, recognised without importing httpx.
-    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
 def retry_after_s(exc: BaseException) -> float | None:

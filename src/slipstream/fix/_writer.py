@@ -1,4 +1,4 @@
-"""``ss.BatchWriter``: buffer rows and write them in batches that lose nothing.
+"""``ss.BatchWriter``: buffer rows and write them in batches that lose nothing, each once.
 
 Seed 001 inserted one document at a time; seed 004 committed once per gene (its fix: every
 100). ``BatchWriter`` flushes when ``max_items`` rows are buffered, when the oldest row has waited
@@ -7,18 +7,33 @@ job); producers wait once ``max_pending`` rows are buffered, so memory is bounde
 
 What happens to a batch that fails:
 
-- a connection error (``is_connection_error``: OSError, timeouts, the drivers' connection
-  errors) retries the whole batch with backoff (``retry=``); with upserts nothing is duplicated;
+- a connection error (``is_connection_error``: the connection or a transaction's outcome
+  failed, not the data) retries the whole batch with backoff (``retry=``);
 - anything else is bad data: the batch is bisected until the bad rows are isolated, the good
   rows are written, and each bad row is reported with its error (``on_failed`` callback,
   ``failed`` list, statistics);
 - rows that could not be written at exit (the database stayed down) are not dropped: they are in
-  ``unwritten`` and ``FlushFailed`` is raised with them.
+  ``unwritten`` and ``FlushFailed`` is raised with them; rows already written (the good halves
+  of a bisection) are not among them.
+
+Exactly once, with the built-in flushes (``ss.asyncpg_flush``, ``ss.sqlalchemy_flush``, COPY,
+inserts and upserts alike): a flush that accepts a ``batch_id`` keyword gets one per batch, the
+same on every retry of that batch and a new one for each half of a bisection. The built-in
+flushes commit a marker with the rows and find it on a retry, so a batch whose COMMIT took
+effect but whose reply was lost (a backend killed around COMMIT) is not written again, and an
+error after COMMIT returned is not an error. If the writer gives up while the outcome of a
+batch is unknown (the database stayed unreachable), its rows are in ``unwritten`` *and* in
+``in_doubt`` (by batch id): writing them with ``await flush(rows, batch_id=id)`` once the
+database is back (within the markers' retention, 7 days) writes each batch once.
+
+A flush without a ``batch_id`` parameter (your own function, ``ss.sqlite_flush``) gets
+at-least-once: a batch whose COMMIT reply was lost is written again, so such a flush should
+upsert (``sqlite_flush`` is exactly once anyway: a local COMMIT returns or rolls back). A sync
+flush given to ``BatchWriter`` runs in a worker thread.
 
 Example::
 
-    async with ss.BatchWriter(ss.asyncpg_flush(pool, "result", ["id", "label"],
-                                                conflict=["id"])) as writer:
+    async with ss.BatchWriter(ss.asyncpg_flush(pool, "result", ["id", "label"])) as writer:
         async for outcome in ss.stream(classify, assets):
             await writer.add({"id": outcome.item.id, "label": outcome.value})
 """
@@ -27,7 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,7 +53,11 @@ from typing import Any, Generic, TypeVar
 
 from .._exceptions import FlushFailed
 from .._settings import now as _now
+from .._validate import check_callable, check_instance, check_int, check_seconds
+from ._callables import kind_of
 from ._retry import Retry
+from ._threads import default_executor
+from ._transient import CommitOutcomeUnknown, is_connection_error
 
 __all__ = [
     "BatchWriter",
@@ -45,30 +67,22 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-_CONNECTION_NAMES = frozenset(
-    {
-        "InterfaceError",  # asyncpg / DB-API: the connection is unusable
-        "ConnectionDoesNotExistError",
-        "PostgresConnectionError",
-        "CannotConnectNowError",
-        "ConnectionFailureError",
-        "TooManyConnectionsError",
-    }
-)
+# A batch whose deadline is this close is due. A loop fires a timer up to its clock resolution
+# early, and on a virtual clock now + (deadline - now) may round below the deadline: waiting for
+# the remaining 1e-17 s would then fire at once, forever (the clock never moves).
+_DUE_S = 1e-6
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """True for errors a retry can cure: the connection, not the data, failed."""
-    if isinstance(exc, OSError | TimeoutError | ConnectionError):
-        return True
-    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy DBAPIError
-        return True
-    text = str(exc).lower()
-    if type(exc).__name__ == "OperationalError" and (
-        "locked" in text or "connection" in text or "server closed" in text
-    ):
-        return True
-    return any(cls.__name__ in _CONNECTION_NAMES for cls in type(exc).__mro__)
+def takes_batch_id(fn: Callable[..., Any]) -> bool:
+    """True when ``fn`` accepts a ``batch_id`` keyword (the built-in flushes do)."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("batch_id")
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,45 +106,88 @@ class _Core(Generic[R]):
 
     def __init__(
         self,
-        flush: Callable[[list[R]], Any],
+        flush: Callable[..., Any],
         max_items: int,
         max_delay_s: float,
         retry: Retry | None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None,
     ) -> None:
-        if not callable(flush):
-            raise TypeError(f"'flush' must be callable, got {type(flush).__name__}")
-        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-            raise ValueError(f"'max_items' must be an int >= 1, got {max_items!r}")
-        if not max_delay_s > 0:
-            raise ValueError(f"'max_delay_s' must be > 0, got {max_delay_s!r}")
-        if on_failed is not None and not callable(on_failed):
-            raise TypeError("'on_failed' must be callable")
-        self.flush_fn = flush
-        self.max_items = max_items
-        self.max_delay_s = float(max_delay_s)
+        self.flush_fn = check_callable("flush", flush)
+        self.max_items = check_int("max_items", max_items, minimum=1)
+        self.max_delay_s = check_seconds("max_delay_s", max_delay_s)
+        if retry is not None:
+            check_instance("retry", retry, Retry, "a Retry or None")
+        self.on_failed = check_callable("on_failed", on_failed, allow_none=True)
         self.retry = (
             retry
             if retry is not None
             else Retry(attempts=5, on=is_connection_error, initial_s=0.2, deadline_s=60)
         )
-        self.on_failed = on_failed
+        self.with_ids = takes_batch_id(flush)
+        self._prefix = uuid.uuid4().hex
+        self._sequence = 0
         self.buffer: list[R] = []
         self.oldest: float | None = None
         self.failed: list[tuple[R, Exception]] = []
         self.unwritten: list[R] = []
+        self.in_doubt: dict[str, list[R]] = {}
         self.rows_written = self.flushes = self.retries = 0
         self.flush_s = 0.0
+
+    def batch_id(self) -> str | None:
+        """A new batch id (one per batch and per half of a bisection), or None."""
+        if not self.with_ids:
+            return None
+        self._sequence += 1
+        return f"{self._prefix}-{self._sequence}"
 
     def take(self) -> list[R]:
         rows, self.buffer = self.buffer[: self.max_items], self.buffer[self.max_items :]
         self.oldest = _now() if self.buffer else None
         return rows
 
+    def put_back(self, part: list[R], todo: list[list[R]]) -> None:
+        """Rows not written (the batch being written, then the halves still to write) go back
+        to the front of the buffer, in order; rows already written do not."""
+        self.buffer[:0] = part + [row for rows in reversed(todo) for row in rows]
+
+    def succeeded(self, rows: list[R]) -> None:
+        self.flushes += 1
+        self.rows_written += len(rows)
+
+    def failed_attempt(self, exc: Exception, attempts: int, elapsed_s: float) -> float | None:
+        """The wait before the next attempt, or None to give up on this batch."""
+        if not is_connection_error(exc):
+            return None
+        wait = self.retry.delay(exc, attempts, elapsed_s)
+        if wait is not None:
+            self.retries += 1
+        return wait
+
+    def gave_up(self, batch_id: str | None, rows: list[R], exc: BaseException, doubt: bool) -> None:
+        """Record a batch whose outcome is unknown: a COMMIT that could not be checked, or an
+        attempt interrupted (cancelled) midway."""
+        if batch_id is None:
+            return
+        if not isinstance(exc, Exception) or (doubt and is_connection_error(exc)):
+            self.in_doubt[batch_id] = list(rows)
+
     def report_bad(self, row: R, exc: Exception) -> None:
         self.failed.append((row, exc))
         if self.on_failed is not None:
             self.on_failed([(row, exc)])
+
+    def flush_failed(self, exc: BaseException | None) -> FlushFailed:
+        error = FlushFailed(self.unwritten, exc)
+        if self.in_doubt:
+            doubtful = sum(len(rows) for rows in self.in_doubt.values())
+            error.add_note(
+                f"slipstream: {doubtful} of these row(s), in {len(self.in_doubt)} batch(es), may "
+                "already be committed (the outcome of their COMMIT is unknown); writer.in_doubt "
+                "maps their batch ids to them: 'await flush(rows, batch_id=batch_id)' writes "
+                "each once"
+            )
+        return error
 
     def statistics(self, in_flight: int = 0) -> WriterStatistics:
         return WriterStatistics(
@@ -147,10 +204,12 @@ class BatchWriter(Generic[R]):
     """Buffer rows and write them with ``await flush(rows)`` in batches (see the module doc).
 
     Args:
-        flush: ``async flush(rows)``: write the rows in one transaction (``ss.asyncpg_flush``,
-            ``ss.sqlalchemy_flush`` make one).
+        flush: ``async flush(rows)`` or ``async flush(rows, batch_id=...)``: write the rows in
+            one transaction (``ss.asyncpg_flush``, ``ss.sqlalchemy_flush`` make one, exactly
+            once). A sync function runs in a worker thread.
         max_items: rows per flush.
-        max_delay_s: the longest a row waits in the buffer.
+        max_delay_s: how long a row waits in the buffer before a flush starts (a flush already
+            running is waited for first).
         max_pending: producers wait while this many rows are buffered or being written.
         retry: policy for connection errors (default 5 attempts, 60 s deadline).
         on_failed: ``callback([(row, exception), ...])`` for rows isolated as bad data.
@@ -158,7 +217,7 @@ class BatchWriter(Generic[R]):
 
     def __init__(
         self,
-        flush: Callable[[list[R]], Awaitable[Any]],
+        flush: Callable[..., Awaitable[Any]] | Callable[..., Any],
         *,
         max_items: int = 500,
         max_delay_s: float = 1.0,
@@ -166,12 +225,11 @@ class BatchWriter(Generic[R]):
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core = _Core(flush, max_items, max_delay_s, retry, on_failed)
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
-            raise TypeError("'max_pending' must be an int")
-        if max_pending < max_items:
+        self._core: _Core[R] = _Core(flush, max_items, max_delay_s, retry, on_failed)
+        self.max_pending = check_int("max_pending", max_pending, minimum=1)
+        if self.max_pending < self._core.max_items:
             raise ValueError(f"'max_pending' ({max_pending}) must be >= 'max_items' ({max_items})")
-        self.max_pending = max_pending
+        self._sync_flush = kind_of(flush) != "async"
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -188,9 +246,19 @@ class BatchWriter(Generic[R]):
         """Rows that could not be written by exit (the database stayed unreachable)."""
         return self._core.unwritten
 
+    @property
+    def in_doubt(self) -> dict[str, list[R]]:
+        """Batches (by batch id) the writer gave up on while their COMMIT's outcome was unknown:
+        their rows are also in ``unwritten`` and may already be in the table. Writing them with
+        ``flush(rows, batch_id=batch_id)`` writes each batch once."""
+        return self._core.in_doubt
+
     async def __aenter__(self) -> BatchWriter[R]:
+        if self._task is not None:
+            raise RuntimeError("this BatchWriter is already open")
         self._wake, self._space = asyncio.Event(), asyncio.Event()
         self._space.set()
+        self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._flusher())
         return self
 
@@ -243,7 +311,7 @@ class BatchWriter(Generic[R]):
             if len(core.buffer) < core.max_items and not self._closing:
                 assert core.oldest is not None
                 wait = core.oldest + core.max_delay_s - _now()
-                if wait > 0:
+                if wait > _DUE_S:  # not "> 0": a timer may fire a rounding error early
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
@@ -251,57 +319,82 @@ class BatchWriter(Generic[R]):
             rows = core.take()
             self._in_flight = len(rows)
             try:
-                await self._write_or_bisect(rows)
-            except BaseException:
-                core.buffer[:0] = rows  # not written: back in front, for aclose to hand back
-                raise
+                await self._write_all(rows)
             finally:
                 self._in_flight = 0
                 self._space.set()
 
-    async def _write(self, rows: list[R]) -> None:
-        """One flush of ``rows``, retried with backoff while the connection is what fails."""
-        core = self._core
-        attempts, start = 0, _now()
-        while True:
-            attempts += 1
-            t0 = time.perf_counter()
-            try:
-                await core.flush_fn(rows)
-            except Exception as exc:
-                core.flush_s += time.perf_counter() - t0
-                if not is_connection_error(exc):
-                    raise
-                wait = core.retry.delay(exc, attempts, _now() - start)
-                if wait is None:
-                    raise
-                core.retries += 1
-                await asyncio.sleep(wait)
-                continue
-            core.flush_s += time.perf_counter() - t0
-            core.flushes += 1
-            core.rows_written += len(rows)
-            return
+    async def _call(self, rows: list[R], batch_id: str | None) -> None:
+        fn = self._core.flush_fn
+        call = (
+            functools.partial(fn, rows)
+            if batch_id is None
+            else functools.partial(fn, rows, batch_id=batch_id)
+        )
+        if self._sync_flush:
+            result = await asyncio.get_running_loop().run_in_executor(default_executor(), call)
+        else:
+            result = call()
+        if inspect.isawaitable(result):
+            await result
 
-    async def _write_or_bisect(self, rows: list[R]) -> None:
+    async def _write(self, rows: list[R]) -> None:
+        """One batch: flushes of ``rows`` (one batch id), retried with backoff while the
+        connection is what fails."""
+        core = self._core
+        batch_id = core.batch_id()
+        attempts, start, doubt = 0, _now(), False
         try:
-            await self._write(rows)
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise
-            if len(rows) == 1:
-                self._core.report_bad(rows[0], exc)
+            while True:
+                attempts += 1
+                t0 = time.perf_counter()
+                try:
+                    await self._call(rows, batch_id)
+                except Exception as exc:
+                    core.flush_s += time.perf_counter() - t0
+                    doubt = doubt or isinstance(exc, CommitOutcomeUnknown)
+                    wait = core.failed_attempt(exc, attempts, _now() - start)
+                    if wait is None:
+                        raise
+                    await asyncio.sleep(wait)
+                    continue
+                core.flush_s += time.perf_counter() - t0
+                core.succeeded(rows)
                 return
-            middle = len(rows) // 2
-            await self._write_or_bisect(rows[:middle])
-            await self._write_or_bisect(rows[middle:])
+        except BaseException as exc:
+            core.gave_up(batch_id, rows, exc, doubt)
+            raise
+
+    async def _write_all(self, rows: list[R]) -> None:
+        """Write ``rows``, bisecting bad data out; on an error that stops the writing, the rows
+        not written go back to the buffer (those already written do not)."""
+        core = self._core
+        todo, part = [rows], []
+        try:
+            while todo:
+                part = todo.pop()
+                try:
+                    await self._write(part)
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        raise  # retries exhausted: the database, not the rows
+                    if len(part) > 1:
+                        middle = len(part) // 2
+                        todo += [part[middle:], part[:middle]]
+                    else:
+                        bad, part = part[0], []
+                        core.report_bad(bad, exc)
+                part = []
+        except BaseException:
+            core.put_back(part, todo)
+            raise
 
     async def aclose(self) -> None:
         """Write what is pending and stop. Rows that cannot be written end in ``unwritten``
         and ``FlushFailed`` is raised; nothing is dropped silently."""
         if self._task is None:
             if self._core.unwritten:
-                raise FlushFailed(self._core.unwritten, None)
+                raise self._core.flush_failed(None)
             return
         self._closing = True
         assert self._wake is not None
@@ -311,7 +404,7 @@ class BatchWriter(Generic[R]):
         except Exception as exc:
             self._core.unwritten.extend(self._core.buffer)
             self._core.buffer.clear()
-            raise FlushFailed(self._core.unwritten, exc) from exc
+            raise self._core.flush_failed(exc) from exc
         finally:
             self._task = None
 
@@ -339,23 +432,30 @@ class SyncBatchWriter(Generic[R]):
     """``BatchWriter`` for sync code (seed 004 runs sync sessions): ``with`` block, ``add``.
 
     Without a background thread, the ``max_delay_s`` bound is checked on every ``add`` (and
-    ``flush()`` writes at once); everything else (retries, bisection, ``failed``,
-    ``unwritten``, ``FlushFailed``) is as in ``BatchWriter``.
+    ``flush()`` writes at once); everything else (batch ids and exactly-once writes with the
+    built-in flushes, retries, bisection, ``failed``, ``unwritten``, ``in_doubt``,
+    ``FlushFailed``) is as in ``BatchWriter``.
     """
 
     def __init__(
         self,
-        flush: Callable[[list[R]], Any],
+        flush: Callable[..., Any],
         *,
         max_items: int = 500,
         max_delay_s: float = 1.0,
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core = _Core(flush, max_items, max_delay_s, retry, on_failed)
+        self._core: _Core[R] = _Core(flush, max_items, max_delay_s, retry, on_failed)
+        if kind_of(flush) != "sync":
+            raise TypeError(
+                f"'flush' must be a sync function for SyncBatchWriter, got {kind_of(flush)} "
+                f"{flush!r}\nHINT: use 'async with ss.BatchWriter(flush)' for an async flush"
+            )
 
     failed = BatchWriter.failed
     unwritten = BatchWriter.unwritten
+    in_doubt = BatchWriter.in_doubt
 
     def __enter__(self) -> SyncBatchWriter[R]:
         return self
@@ -379,48 +479,57 @@ class SyncBatchWriter(Generic[R]):
         """Write everything buffered now."""
         core = self._core
         while core.buffer:
-            rows = core.take()
-            try:
-                self._write_or_bisect(rows)
-            except BaseException:
-                core.buffer[:0] = rows
-                raise
+            self._write_all(core.take())
 
     def _write(self, rows: list[R]) -> None:
         core = self._core
-        attempts, start = 0, time.monotonic()
-        while True:
-            attempts += 1
-            t0 = time.perf_counter()
-            try:
-                core.flush_fn(rows)
-            except Exception as exc:
-                core.flush_s += time.perf_counter() - t0
-                if not is_connection_error(exc):
-                    raise
-                wait = core.retry.delay(exc, attempts, time.monotonic() - start)
-                if wait is None:
-                    raise
-                core.retries += 1
-                time.sleep(wait)
-                continue
-            core.flush_s += time.perf_counter() - t0
-            core.flushes += 1
-            core.rows_written += len(rows)
-            return
-
-    def _write_or_bisect(self, rows: list[R]) -> None:
+        batch_id = core.batch_id()
+        attempts, start, doubt = 0, time.monotonic(), False
         try:
-            self._write(rows)
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise
-            if len(rows) == 1:
-                self._core.report_bad(rows[0], exc)
+            while True:
+                attempts += 1
+                t0 = time.perf_counter()
+                try:
+                    if batch_id is None:
+                        core.flush_fn(rows)
+                    else:
+                        core.flush_fn(rows, batch_id=batch_id)
+                except Exception as exc:
+                    core.flush_s += time.perf_counter() - t0
+                    doubt = doubt or isinstance(exc, CommitOutcomeUnknown)
+                    wait = core.failed_attempt(exc, attempts, time.monotonic() - start)
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
+                    continue
+                core.flush_s += time.perf_counter() - t0
+                core.succeeded(rows)
                 return
-            middle = len(rows) // 2
-            self._write_or_bisect(rows[:middle])
-            self._write_or_bisect(rows[middle:])
+        except BaseException as exc:
+            core.gave_up(batch_id, rows, exc, doubt)
+            raise
+
+    def _write_all(self, rows: list[R]) -> None:
+        core = self._core
+        todo, part = [rows], []
+        try:
+            while todo:
+                part = todo.pop()
+                try:
+                    self._write(part)
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        raise
+                    if len(part) > 1:
+                        middle = len(part) // 2
+                        todo += [part[middle:], part[:middle]]
+                    else:
+                        bad, part = part[0], []
+                        core.report_bad(bad, exc)
+                part = []
+        except BaseException:
+            core.put_back(part, todo)
+            raise
 
     def close(self) -> None:
         """Write what is pending; rows that cannot be written raise ``FlushFailed``."""
@@ -429,7 +538,7 @@ class SyncBatchWriter(Generic[R]):
         except Exception as exc:
             self._core.unwritten.extend(self._core.buffer)
             self._core.buffer.clear()
-            raise FlushFailed(self._core.unwritten, exc) from exc
+            raise self._core.flush_failed(exc) from exc
 
     def __exit__(
         self,
