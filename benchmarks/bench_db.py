@@ -20,6 +20,11 @@ Figures (last line, JSON):
       CPU microseconds per key for 10,000 concurrent loads of a trivial batch function.
   batches_over_ideal / aiodataloader_batches_over_ideal
       batches made for 1,000 loads behind 0-3 unrelated awaits, over the ideal (1).
+  dataloader_dispatch_us_{1_loader,2_loaders,4_loaders} / aiodataloader_dispatch_us_*
+      median wall microseconds from one load per loader to every answer, with that many
+      loaders pending at once (one per type); the 1-loader figure is the floor.
+  dataloader_lock_batches / aiodataloader_lock_batches
+      batches made by 200 loads behind a shared asyncio.Lock held across a yield (ideal 1).
 
 Run: python benchmarks/bench_db.py --quick   (PostgreSQL on 127.0.0.1:5432, database test)
 """
@@ -362,6 +367,60 @@ def loader_cost(n: int) -> dict[str, float]:
     }
 
 
+def loader_dispatch(repeats: int) -> dict[str, float]:
+    """How long one load per loader takes to come back, with 1, 2 and 4 loaders pending at once
+    (one loader per type, the usual setup), and how many batches 200 loads behind a shared lock
+    held across a yield make (the ideal is 1)."""
+    from aiodataloader import DataLoader as AioDataLoader
+
+    async def batch(keys: list[int]) -> list[int]:
+        return keys
+
+    def dispatch_us(make: Any, n_loaders: int) -> float:
+        async def main() -> float:
+            loaders = [make() for _ in range(n_loaders)]
+            samples = []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                await asyncio.gather(*(loader.load(i) for loader in loaders))
+                samples.append(time.perf_counter() - t0)
+            return statistics.median(samples) * 1e6
+
+        return asyncio.run(main())
+
+    def lock_batches(make: Any) -> int:
+        made = [0]
+
+        async def counted(keys: list[int]) -> list[int]:
+            made[0] += 1
+            return keys
+
+        async def main() -> None:
+            lock, loader = asyncio.Lock(), make(counted)
+
+            async def one(i: int) -> int:
+                async with lock:
+                    await asyncio.sleep(0)
+                return int(await loader.load(i))
+
+            await asyncio.gather(*(one(i) for i in range(200)))
+
+        asyncio.run(main())
+        return made[0]
+
+    ours = lambda: ss.DataLoader(batch, cache=False)  # noqa: E731  # a factory, named once
+    peer = lambda: AioDataLoader(batch, cache=False)  # noqa: E731
+    return {
+        "dataloader_dispatch_us_1_loader": dispatch_us(ours, 1),
+        "dataloader_dispatch_us_2_loaders": dispatch_us(ours, 2),
+        "dataloader_dispatch_us_4_loaders": dispatch_us(ours, 4),
+        "aiodataloader_dispatch_us_1_loader": dispatch_us(peer, 1),
+        "aiodataloader_dispatch_us_4_loaders": dispatch_us(peer, 4),
+        "dataloader_lock_batches": lock_batches(lambda f: ss.DataLoader(f)),
+        "aiodataloader_lock_batches": lock_batches(lambda f: AioDataLoader(f)),
+    }
+
+
 def main() -> None:
     args = parse_args(__doc__ or "")
     rows = 100_000
@@ -369,6 +428,8 @@ def main() -> None:
     figures: dict[str, Any] = {}
     print("loaders: CPU per key and batches behind unrelated awaits ...")
     loaders = loader_cost(10_000)
+    print("loaders: dispatch with 1, 2 and 4 loaders pending, loads behind a lock ...")
+    loaders |= loader_dispatch(2_000 if args.quick else 10_000)
     if pg_up():
         import asyncpg
 
