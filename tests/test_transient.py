@@ -331,3 +331,20 @@ class TestTransient:
         ]
         assert [True] * len(errors) == [ss.is_connection_error(e) for e in errors]
         assert [True] * len(errors) == [_transient.is_transient(e) for e in errors]
+
+
+class TestLocalOSErrors:
+    @pytest.mark.parametrize(
+        "exc",
+        [
+            FileNotFoundError(2, "No such file or directory"),
+            PermissionError(13, "Permission denied"),
+            IsADirectoryError(21, "Is a directory"),
+        ],
+    )
+    def test_errors_about_a_path_are_not_retried(self, exc: OSError) -> None:
+        """A missing file or a denied permission is not transient (another attempt finds the
+        same); connection errors and plain OSErrors still are."""
+        assert (False, False) == (ss.is_connection_error(exc), ss.is_transient(exc))
+        assert ss.is_transient(ConnectionResetError())
+        assert ss.is_transient(OSError(5, "Input/output error"))

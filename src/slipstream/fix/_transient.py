@@ -10,7 +10,9 @@ Two questions, one classifier:
 Decided by exception *types* and SQLSTATE codes, never by words in a message:
 
 - Python: ``OSError`` (``ConnectionError``, ``TimeoutError`` and ``asyncio.TimeoutError`` are
-  among its subclasses);
+  among its subclasses), except the ones about a local path (``FileNotFoundError``,
+  ``FileExistsError``, ``IsADirectoryError``, ``NotADirectoryError``, ``PermissionError``): a
+  later attempt finds the same file missing;
 - SQLSTATE (asyncpg's ``exc.sqlstate``, psycopg's ``exc.sqlstate``, psycopg2's ``exc.pgcode``):
   class ``08`` (connection exception), ``57P01`` / ``57P02`` / ``57P03`` (admin shutdown, crash
   shutdown, cannot connect now), ``53300`` (too many connections), ``40001`` / ``40P01``
@@ -118,8 +120,20 @@ def _asyncpg_verdict(exc: BaseException) -> bool | None:
     return None
 
 
+# OSErrors about a path, not a peer: another attempt finds the same file missing.
+_LOCAL_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
 def _one(exc: BaseException) -> bool | None:
     """The verdict of one exception: True (connection), False (not), None (no opinion)."""
+    if isinstance(exc, _LOCAL_OS_ERRORS):
+        return False
     if isinstance(exc, CommitOutcomeUnknown | OSError):
         return True
     code = _sqlstate(exc)
