@@ -109,11 +109,20 @@ class TestLoopWatch:
             arun(bad())
 
     def test_bad_arguments(self) -> None:
-        """Non-positive thresholds are named."""
+        """Non-positive thresholds, a None threshold, a non-callable on_block and a zero
+        max_reports are named."""
         with pytest.raises(ValueError, match="'threshold_s'"):
             ss.LoopWatch(threshold_s=0)
         with pytest.raises(ValueError, match="'interval_s'"):
             ss.LoopWatch(interval_s=-1)
+        with pytest.raises(TypeError, match="'threshold_s' must be a number of seconds"):
+            ss.LoopWatch(threshold_s=None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="'interval_s'"):
+            ss.LoopWatch(interval_s="fast")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="'on_block'"):
+            ss.LoopWatch(on_block="log")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="'max_reports'"):
+            ss.LoopWatch(max_reports=0)
 
 
 def square(x: int) -> int:

@@ -82,6 +82,7 @@ from .fix import sqlalchemy_flush as sqlalchemy_flush
 from .fix import sqlite_flush as sqlite_flush
 from .fix import stream as stream
 from .prove import BlockReport as BlockReport
+from .prove import BusyThread as BusyThread
 from .prove import Histogram as Histogram
 from .prove import HistogramSummary as HistogramSummary
 from .prove import LoopWatch as LoopWatch
@@ -97,6 +98,7 @@ __all__ = [
     "BlockReport",
     "BreakerState",
     "BreakerStatistics",
+    "BusyThread",
     "Cache",
     "CacheStatistics",
     "CachedFunction",

@@ -122,7 +122,8 @@ def run(
 @asynccontextmanager
 async def loop_never_blocked(max_s: float = 0.05) -> AsyncIterator[Any]:
     """Fail (``AssertionError``) if the event loop is blocked longer than ``max_s`` inside the
-    block; the message names the blocking file, line and function. Real time: keep it short."""
+    block; the message names the blocking line of your code (and the library call it was
+    inside) or, when busy threads starved the loop, those threads. Real time: keep it short."""
     from .prove import BlockReport, LoopWatch
 
     max_s = check_seconds("max_s", max_s)
