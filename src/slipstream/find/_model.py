@@ -1,0 +1,104 @@
+"""What the scanner hands out: a :class:`Finding` (frozen, typed), each with the call ``chain``
+that leads from the reported line to the effect, and the :class:`Rule` it breaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ChainStep", "Finding", "Rule", "Severity", "SEVERITIES"]
+
+Severity = Literal["high", "medium", "low"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")  # ascending
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStep:
+    """One call on the way from a finding's line to the effect: ``path:line function``."""
+
+    path: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} {self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One place where code loses time, and the slipstream primitive that fixes it.
+
+    ``path`` is relative to the scanned root (``/``-separated); lines are 1-based, columns
+    0-based (as ``ast`` gives them). ``chain`` is empty when the effect is on the reported line
+    itself; otherwise its steps go from the reported call to the line with the effect.
+    ``fingerprint`` identifies the finding across edits that move lines (rule, path and the
+    normalised code of the reported statement); ``excerpt`` is that code as written.
+    """
+
+    code: str
+    name: str
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    message: str
+    severity: Severity
+    fix: str
+    chain: tuple[ChainStep, ...] = ()
+    fingerprint: str = ""
+    excerpt: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col + 1}: {self.code} {self.name} {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One entry of the rule catalogue (shared by the scanner and the runtime detectors).
+
+    ``summary``: what it finds, one line. ``fix``: the primitive it points at, one line.
+    ``why``: why it costs time. ``example``: code it reports. ``fixed``: the same code with
+    slipstream. ``options``: the configuration keys that change it (may be empty).
+    """
+
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    fix: str
+    why: str
+    example: str
+    fixed: str
+    options: str = ""
+    family: str = field(default="")
+
+    def doc(self) -> str:
+        """The rule's documentation as ``slipstream rule CODE`` prints it (Markdown)."""
+        parts = [
+            f"# {self.code} {self.name}",
+            "",
+            f"Severity: {self.severity}",
+            "",
+            "## What it does",
+            self.summary,
+            "",
+            "## Why is this bad?",
+            self.why,
+            "",
+            "## Example",
+            "```python",
+            self.example.rstrip(),
+            "```",
+            "",
+            "Use instead:",
+            "```python",
+            self.fixed.rstrip(),
+            "```",
+            "",
+            "## Fix",
+            self.fix,
+        ]
+        if self.options:
+            parts += ["", "## Options", self.options]
+        return "\n".join(parts) + "\n"
