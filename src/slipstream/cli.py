@@ -1,9 +1,21 @@
-"""The ``slipstream`` command: the demo, and running users' own pipelines.
+"""The ``slipstream`` command: find slow code, run the demo, and run users' own pipelines.
 
+    slipstream scan [PATH ...] [--format text|json|sarif|markdown] [--output FILE]
+                    [--select RULES] [--ignore RULES] [--min-severity low|medium|high]
+                    [--exclude GLOB] [--baseline FILE] [--write-baseline FILE]
+                    [--jobs N] [--no-cache]
+    slipstream rule [SLP201 | query-in-loop]
     slipstream demo [--assets N --schemas M --db URL --endpoint URL]
     slipstream run    module:attr [--run-id ID] [--retry-failed] [--no-progress]
     slipstream resume module:attr --run-id ID
     slipstream status module:attr [--run-id ID]
+
+``scan`` reads the Python files under each PATH (default ``.``) without running them and reports
+where they lose time, each finding naming the slipstream primitive that fixes it; settings come
+from ``[tool.slipstream.scan]`` in the nearest pyproject.toml, and the command line wins. Its
+exit status is 0 when there are no findings, 1 when there are, 2 for a usage error or when a
+file could not be read or parsed (the other files are still scanned and reported). ``rule``
+prints a rule's documentation, or lists every rule.
 
 ``module:attr`` names a ``Pipeline`` (or a function returning one, sync or async) in an
 importable module or a ``.py`` file (``jobs/annotate.py:pipeline``). ``run`` and ``resume``
@@ -22,6 +34,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import textwrap
 import time
@@ -30,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import SlipstreamError
+from .find import _catalogue, _config, _engine, _report
 from .fix._checkpoint import RunStatus, format_failure
 from .fix._pipeline import Pipeline
 
@@ -169,12 +183,132 @@ def _demo(argv: Sequence[str]) -> int:
     return int(module.main(list(argv)))
 
 
+def _split(values: Sequence[str] | None) -> list[str] | None:
+    """``--select A,B --select C`` as ``[A, B, C]``; None when the option was not given."""
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _scan_root(paths: Sequence[str]) -> Path:
+    """The folder finding paths are relative to: the current folder when every path is
+    inside it (paths a terminal and an editor can open), else their common folder."""
+    folders = [p if p.is_dir() else p.parent for p in (Path(x).resolve() for x in paths)]
+    common = Path(os.path.commonpath(folders))
+    here = Path.cwd().resolve()
+    return here if common == here or here in common.parents else common
+
+
+def _scan(args: argparse.Namespace) -> int:
+    paths = list(args.paths) or ["."]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    root = _scan_root(paths)
+    config = _config.load_config(root)
+    here = "the command line"
+    select, ignore = _split(args.select), _split(args.ignore)
+    if args.baseline is not None:
+        _config.read_baseline(args.baseline)  # a bad baseline is a usage error before the scan
+    cache_dir = None
+    if config.cache and not args.no_cache:
+        # beside the pyproject.toml when there is one, so that scans of a project's subfolders
+        # (pre-commit passes the changed files) share one cache
+        cache_dir = (config.source.parent if config.source else root) / ".slipstream_cache"
+    report = _engine.scan_report(
+        paths,
+        select=config.select if select is None else _config.resolve_rules(select, "--select", here),
+        ignore=config.ignore if ignore is None else _config.resolve_rules(ignore, "--ignore", here),
+        min_severity=args.min_severity or config.min_severity,
+        exclude=config.exclude if args.exclude is None else tuple(args.exclude),
+        knowledge=config.knowledge or None,
+        jobs=args.jobs if args.jobs is not None else config.jobs,
+        cache_dir=cache_dir,
+        root=root,
+    )
+    fmt = args.format or config.format
+    for error in report.errors:
+        if fmt != "text" or args.output is not None or args.write_baseline is not None:
+            print(f"slipstream: cannot scan {error}", file=sys.stderr)
+    if args.write_baseline is not None:
+        n = _config.write_baseline(args.write_baseline, report.findings)
+        print(f"slipstream: wrote {n} finding(s) to {args.write_baseline}", file=sys.stderr)
+        return 2 if report.errors else 0
+    if args.baseline is not None:
+        kept = _config.filter_baseline(report.findings, args.baseline)
+        report = dataclasses.replace(report, findings=tuple(kept))
+    text = _report.render(report, fmt, color=False if args.output is not None else None)
+    if args.output is not None:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if report.errors:
+        return 2
+    return 1 if report.findings else 0
+
+
+def _rule(args: argparse.Namespace) -> int:
+    if args.rule is None:
+        rules = _catalogue.RULES
+        width = max((len(r.name) for r in rules), default=0)
+        for r in rules:
+            print(f"{r.code}  {r.name:<{width}}  {r.severity:<6}  {r.summary}")
+        return 0
+    try:
+        found = _catalogue.rule(args.rule)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    sys.stdout.write(found.doc())
+    return 0
+
+
+def _add_scan_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="find where code loses time (without running it); exit 1 when it finds some",
+        description="Scan Python files for slow patterns; each finding names the slipstream "
+        "primitive that fixes it. Settings: [tool.slipstream.scan] in pyproject.toml.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .)")
+    p.add_argument("--format", choices=_config.FORMATS, default=None, help="default: text")
+    p.add_argument("--output", metavar="FILE", default=None, help="write the report to FILE")
+    rules = "comma-separated rule codes, names or code prefixes (SLP201,blocking-in-async,SLP5)"
+    p.add_argument("--select", action="append", metavar="RULES", help=f"only these: {rules}")
+    p.add_argument("--ignore", action="append", metavar="RULES", help=f"not these: {rules}")
+    p.add_argument("--min-severity", choices=("low", "medium", "high"), default=None)
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="skip matching paths (repeatable; on top of .venv, build, dist, hidden folders...)",
+    )
+    p.add_argument("--baseline", metavar="FILE", help="do not report the findings in FILE")
+    p.add_argument("--write-baseline", metavar="FILE", help="write the findings to FILE and exit 0")
+    p.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: cores)")
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not read or write .slipstream_cache/"
+    )
+    p = sub.add_parser("rule", help="a rule's documentation (SLP201 or query-in-loop), or all")
+    p.add_argument("rule", nargs="?", default=None, metavar="RULE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="slipstream", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_scan_parser(sub)
     sub.add_parser("demo", help="the annotation demo (see examples/annotation/run.py --help)")
     for name in ("run", "resume"):
         p = sub.add_parser(name, help=f"{name} a pipeline defined in a module")
@@ -190,9 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["demo"]:
             return _demo(argv[1:])
         args = parser.parse_args(argv)
+        if args.command == "scan":
+            return _scan(args)
+        if args.command == "rule":
+            return _rule(args)
         if args.command == "status":
             return asyncio.run(_status(args))
         return asyncio.run(_run(args, resume=args.command == "resume"))
-    except (UsageError, SlipstreamError) as exc:
+    except (UsageError, SlipstreamError, _config.ConfigError) as exc:
         print(f"slipstream: error: {exc}", file=sys.stderr)
         return 2

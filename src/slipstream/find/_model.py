@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ChainStep", "Finding", "Rule", "Severity", "SEVERITIES"]
+__all__ = ["SEVERITIES", "ChainStep", "Finding", "Rule", "Severity"]
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")  # ascending

@@ -1,0 +1,5 @@
+﻿"""Valid: UTF-8 with a BOM."""
+
+
+def hello() -> str:
+    return "hello"

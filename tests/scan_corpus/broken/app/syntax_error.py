@@ -1,0 +1,5 @@
+"""A file with a syntax error."""
+
+
+def handler(request:
+    return request
