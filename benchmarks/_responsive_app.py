@@ -66,7 +66,7 @@ async def pipeline(mode: str, db: str) -> None:
     ) as watch:
         await asyncio.sleep(0.2)  # let the client see the idle baseline too
         if mode == "naive":
-            delete_cache_namespace(db)
+            delete_cache_namespace(db)  # noqa: SLP401 - seed 004's blocking delete, on purpose
             refresh_materialized_view(2.0)
         elif db.startswith("postgresql"):
             import asyncpg

@@ -28,6 +28,17 @@ from ._model import ChainStep
 __all__ = ["Effect", "Project"]
 
 _MAX_CHAIN = 8
+# the rules an effect kind leads to (codes and names), for suppressions at the effect's line
+_CODES_OF = {
+    "blocking": ("SLP401", "blocking-in-async"),
+    "query": ("SLP201", "query-in-loop"),
+    "write": ("SLP202", "write-in-loop"),
+    "commit": ("SLP203", "commit-in-loop"),
+    "client": ("SLP101", "client-in-loop", "SLP102", "client-per-call"),
+    "invariant": ("SLP103", "invariant-in-loop"),
+    "io": ("SLP301", "await-in-loop"),
+}
+_PER_ITEM = frozenset({"query", "write", "commit", "client", "invariant"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +65,11 @@ class Project:
         self.func_path: dict[str, str] = {}
         self.classes: dict[str, ClassFacts] = {}
         self.variables: dict[str, TypeRef] = {}
+        self.noqa: dict[str, dict[int, frozenset[str] | None]] = {}
         for m in modules:
             self.modules[m.module] = m
+            if m.noqa:
+                self.noqa[m.path] = m.noqa
             for f in m.functions:
                 self.funcs[f.qualname] = f
                 self.func_path[f.qualname] = m.path
@@ -374,7 +388,11 @@ class Project:
         out: list[Effect] = []
         what = f"{call.text}()"
         if effect == "sql":
-            effect = "write" if call.sql == "write" else "query"
+            # DDL and session statements cost once, not per item; on a sync driver they
+            # still block the event loop
+            effect = {"write": "write", "ddl": None}.get(call.sql or "", "query")
+            if effect is None and typ in SYNC_TYPES:
+                effect = "blocking"
         if effect is not None and effect not in ("spawn",):
             out.append(Effect(effect, (), what, call.const_args, typ or ""))
             if typ in SYNC_TYPES and effect in ("query", "write", "commit"):
@@ -392,6 +410,23 @@ class Project:
                 out.append(Effect("client", (), what, False, built))
         return out
 
+    def _unsuppressed(self, effects: list[Effect], path: str, call: Call) -> list[Effect]:
+        """A ``# noqa: SLP401`` on the line of the effect itself (``open(path)`` in a helper
+        that only ever reads /proc) suppresses it everywhere it propagates to."""
+        noqa = self.noqa.get(path)
+        if not noqa or call.line not in noqa:
+            return effects
+        codes = noqa[call.line]
+        if codes is None:
+            return []
+        gone = [e for e in effects if any(c in codes for c in _CODES_OF.get(e.kind, ()))]
+        # an awaited query's I/O goes with it (it is the same call, not a second problem)
+        return [
+            e
+            for e in effects
+            if e not in gone and not (e.kind == "io" and any(g.what == e.what for g in gone))
+        ]
+
     # -- summaries -----------------------------------------------------------------------
 
     def inherited(self, call: Call, g: Func) -> list[Effect]:
@@ -404,8 +439,6 @@ class Project:
         for kind, e in self.summary.get(g.qualname, {}).items():
             if kind == "blocking" and g.is_async:
                 continue
-            if kind == "invariant" and not e.const:
-                continue
             if kind == "client" and g.builds_once:
                 continue
             if kind == "io" and not call.awaited:
@@ -417,7 +450,10 @@ class Project:
         key = id(call)
         d = self._direct.get(key, self)
         if d is self:
-            d = self._direct[key] = self.direct(call)
+            d = self.direct(call)
+            if isinstance(d, list) and d:
+                d = self._unsuppressed(d, self.func_path[owner.qualname], call)
+            self._direct[key] = d
         if isinstance(d, Func):
             return self.inherited(call, d)
         return d or []
@@ -448,6 +484,9 @@ class Project:
                     for e in self.effects_of(c, f):
                         if e.kind in s or len(e.chain) >= _MAX_CHAIN:
                             continue
+                        if c.loop >= 0 and e.kind in _PER_ITEM and not f.loops[c.loop].skip:
+                            continue  # per item of f's own loop: f's own finding, not a cost
+                            # of calling f (blocking and I/O still are)
                         step = ChainStep(path, c.line, f.name)
                         s[e.kind] = Effect(e.kind, (step, *e.chain), e.what, e.const, e.type)
                         changed = True

@@ -27,6 +27,7 @@ from ._knowledge import (
     PER_ITEM_METHODS,
     PER_ITEM_RUNNERS,
     SA_WRITE_CONSTRUCTS,
+    SQL_DDL_WORDS,
     SQL_READ_WORDS,
     SQL_WRITE_WORDS,
 )
@@ -151,6 +152,8 @@ def _sql_word(text: str) -> str | None:
         return "write"
     if word in SQL_READ_WORDS:
         return "query"
+    if word in SQL_DDL_WORDS:
+        return "ddl"
     return None
 
 
@@ -423,7 +426,13 @@ class _FuncWalker:
         elif t is ast.While:
             assert isinstance(s, ast.While)
             self.expr(s.test)
+            # a polling / consumer loop: what runs in it is not once per item of an
+            # enclosing `for` (no loop rule applies inside it)
+            index = len(self.f.loops)
+            self.f.loops.append(Loop(s.lineno, "while", True, False))
+            self.loop_stack.append((index, set()))
             self.body(s.body)
+            self.loop_stack.pop()
             self.body(s.orelse)
         elif t is ast.If:
             assert isinstance(s, ast.If)
@@ -440,6 +449,8 @@ class _FuncWalker:
                 key = self.dict_key(target.value) if isinstance(target, ast.Subscript) else None
                 if key is not None:
                     self.mod.evicted.add(key)
+        elif t is ast.Import or t is ast.ImportFrom:
+            self.mod.add_import(s)  # type: ignore[arg-type]  # a function-local import
         elif t is ast.Global:
             self.globals.update(s.names)  # type: ignore[attr-defined]
         elif t is ast.Match:
@@ -785,7 +796,7 @@ class _FuncWalker:
         named = target[0] == "name"
         arg_names = (
             _names_in(node)
-            if named and (loop is not None or FUNCTIONS.get(target[1]) == "invariant")
+            if loop is not None or (named and FUNCTIONS.get(target[1]) == "invariant")
             else set()
         )
         invariant = loop is None or not (arg_names & loop[1])
@@ -799,6 +810,8 @@ class _FuncWalker:
             sql = self.sql_kind(node.args[0])
         if offload:
             return  # the call that offloads is not itself the work
+        if target == ("name", "builtins.open") and node.args and _procfs(node.args[0]):
+            return  # /proc and /sys are kernel memory, not a disk
         call = Call(
             target=target,
             line=node.lineno,
@@ -1013,6 +1026,16 @@ _CODE_KEY = re.compile(
 )
 
 
+def _procfs(arg: ast.expr) -> bool:
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        arg = arg.values[0]
+    return (
+        isinstance(arg, ast.Constant)
+        and isinstance(arg.value, str)
+        and arg.value.startswith(("/proc/", "/sys/"))
+    )
+
+
 def _is_call(value: ast.expr | None) -> bool:
     if isinstance(value, ast.Await):
         value = value.value
@@ -1078,7 +1101,9 @@ def _names_in(node: ast.AST) -> set[str]:
 
 
 def _small_or_retry(it: ast.expr, target: ast.expr) -> bool:
-    if isinstance(target, ast.Name) and _RETRY_NAME.search(target.id):
+    """A loop that is not once per item: retries, a small literal, chunks, ``for _ in
+    range(n)`` (n of something on purpose, such as shards)."""
+    if isinstance(target, ast.Name) and (_RETRY_NAME.search(target.id) or target.id == "_"):
         return True
     if isinstance(it, (ast.List, ast.Tuple, ast.Set)):
         return len(it.elts) <= _SMALL

@@ -706,10 +706,27 @@ SQL_WRITE_WORDS = frozenset(
         "upsert",
         "merge",
         "replace",
+    }
+)
+# schema changes and session statements: run once by a migration or a setup, not per item
+SQL_DDL_WORDS = frozenset(
+    {
         "create",
         "alter",
         "drop",
         "truncate",
+        "pragma",
+        "begin",
+        "commit",
+        "rollback",
+        "set",
+        "vacuum",
+        "analyze",
+        "savepoint",
+        "release",
+        "grant",
+        "comment",
+        "lock",
     }
 )
 SQL_READ_WORDS = frozenset({"select", "with", "show", "explain", "values", "table"})

@@ -34,7 +34,7 @@ def check(project: Project, f: Func, call: Call, effects: list[Effect]) -> list[
                     e.chain,
                 )
             )
-        elif e.kind == "invariant" and call.invariant_args and (not e.chain or e.const):
+        elif e.kind == "invariant" and call.invariant_args:
             hits.append(
                 Hit(
                     "SLP103",
