@@ -10,7 +10,14 @@ import slipstream
 
 
 @pytest.mark.parametrize(
-    "module", ["slipstream", "slipstream.fix", "slipstream.prove", "slipstream.exceptions"]
+    "module",
+    [
+        "slipstream",
+        "slipstream.find",
+        "slipstream.fix",
+        "slipstream.prove",
+        "slipstream.exceptions",
+    ],
 )
 def test_all_matches_public_names(module: str) -> None:
     """Every public name is in __all__ and every __all__ entry exists; __all__ is sorted."""

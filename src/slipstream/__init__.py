@@ -19,6 +19,7 @@ from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import Skip as Skip
 from ._exceptions import SlipstreamError as SlipstreamError
 from ._exceptions import TaskSetFull as TaskSetFull
+from .find import scan as scan
 from .fix import BatchWriter as BatchWriter
 from .fix import BreakerState as BreakerState
 from .fix import BreakerStatistics as BreakerStatistics
@@ -173,6 +174,7 @@ __all__ = [
     "retry",
     "retry_after_s",
     "run_long_statement",
+    "scan",
     "sqlalchemy_flush",
     "sqlite_flush",
     "stream",

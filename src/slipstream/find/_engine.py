@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import _rules_async, _rules_clients, _rules_loops
 from ._catalogue import RULES
@@ -157,6 +158,10 @@ def _decode(data: bytes) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as e:
+        if "invalid or missing" in str(e):
+            raise ValueError(
+                "cannot decode as utf-8, and no encoding declaration says what it is"
+            ) from None
         raise ValueError(f"bad encoding declaration: {e}") from None
     try:
         return data.decode(encoding)
@@ -203,16 +208,55 @@ class _Cache:
         self.salt = salt
         self.entries: dict[str, tuple[str, ModuleFacts | str]] = {}
         self.dirty = False
+        self.loaded = False
+        self.result_path = (
+            directory / f"scan-v{SCANNER_VERSION}-result.pickle" if directory else None
+        )
+
+    def load(self) -> None:
+        """Read the facts (only when some file changed: an unchanged project is answered from
+        the result cache without them)."""
+        self.loaded = True
         if self.path is not None and self.path.is_file():
             try:
                 with self.path.open("rb") as f:
                     salt_on_disk, entries = pickle.load(f)
-                if salt_on_disk == salt:
+                if salt_on_disk == self.salt:
                     self.entries = entries
             except Exception:  # a damaged or foreign cache is rebuilt
                 self.entries = {}
 
+    def result(self, key: str) -> tuple[Any, ...] | None:
+        if self.result_path is None or not self.result_path.is_file():
+            return None
+        try:
+            with self.result_path.open("rb") as f:
+                stored_key, value = pickle.load(f)
+        except Exception:
+            return None
+        return value if stored_key == key else None
+
+    def save_result(self, key: str, value: tuple[Any, ...]) -> None:
+        if self.result_path is None:
+            return
+        self._write(self.result_path, (key, value))
+
+    def _write(self, path: Path, value: object) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            gitignore = path.parent / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("*\n")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only checkout scans without a cache
+
     def get(self, rel: str, digest: str) -> ModuleFacts | str | None:
+        if not self.loaded:
+            self.load()
         hit = self.entries.get(rel)
         return hit[1] if hit is not None and hit[0] == digest else None
 
@@ -228,17 +272,7 @@ class _Cache:
             self.dirty = True
         if not self.dirty:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.path.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("*\n")
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump((self.salt, self.entries), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only checkout scans without a cache
+        self._write(self.path, (self.salt, self.entries))
 
 
 # -- rules and placement -----------------------------------------------------------------------
@@ -452,6 +486,7 @@ def _scan(
     todo: list[tuple[str, str, bytes, tuple[tuple[str, str], ...]]] = []
     digests: dict[str, str] = {}
     extra_functions = tuple(sorted(know.functions.items())) if knowledge else ()
+    datas: dict[str, bytes] = {}
     for full, rel in files:
         try:
             if full.stat().st_size > MAX_BYTES:
@@ -463,6 +498,28 @@ def _scan(
             continue
         digest = hashlib.blake2b(data, digest_size=16).hexdigest() + modules[rel]
         digests[rel] = digest
+        datas[rel] = data
+    # an unchanged project (same files, contents, options) is answered from the result cache
+    key = hashlib.sha1(
+        repr(
+            (
+                SCANNER_VERSION,
+                salt,
+                str(root_path),
+                sorted(wanted),
+                sorted(digests.items()),
+                [(e.path, e.reason) for e in errors],
+            )
+        ).encode()
+    ).hexdigest()
+    stored = cache.result(key)
+    if stored is not None:
+        findings_, errors_, nfiles, nlines = stored
+        return ScanReport(str(root_path), findings_, errors_, nfiles, nlines)
+    for _full, rel in files:
+        if rel not in datas:
+            continue
+        digest, data = digests[rel], datas.pop(rel)
         hit = cache.get(rel, digest)
         if hit is None:
             todo.append((rel, modules[rel], data, extra_functions))
@@ -507,13 +564,15 @@ def _scan(
             findings += _place(rel, root_path, items, m.noqa, wanted)
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     errors.sort(key=lambda e: e.path)
-    return ScanReport(
+    report = ScanReport(
         root=str(root_path),
         findings=tuple(findings),
         errors=tuple(errors),
         files=len(facts),
         lines=sum(m.lines for m in facts),
     )
+    cache.save_result(key, (report.findings, report.errors, report.files, report.lines))
+    return report
 
 
 def scan(
