@@ -351,3 +351,26 @@ def test_scan_is_exported() -> None:
 
     assert slipstream.scan is scan
     assert os.path.basename(slipstream.find.__file__) == "__init__.py"
+
+
+def test_find_imports_no_runtime_primitive() -> None:
+    """find is its own layer: nothing in it imports slipstream.fix or slipstream.prove (the
+    CLI is the one place that joins them)."""
+    import ast
+
+    import slipstream.find
+
+    offenders = []
+    for path in Path(slipstream.find.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                if target.startswith(("..fix", "..prove", "slipstream.fix", "slipstream.prove")):
+                    offenders.append(f"{path.name}: {target}")
+            elif isinstance(node, ast.Import):
+                offenders += [
+                    f"{path.name}: {a.name}"
+                    for a in node.names
+                    if a.name.startswith(("slipstream.fix", "slipstream.prove"))
+                ]
+    assert [] == offenders

@@ -224,7 +224,7 @@ RULES: tuple[Rule, ...] = (
         "clients",
         summary=(
             "Known-expensive work whose inputs do not change inside the loop: compiling a "
-            "schema validator, a pydantic model or a regex, parsing settings or a config file, "
+            "schema validator or a pydantic model, parsing settings or a config file, "
             "loading a template or a tokenizer."
         ),
         fix="Hoist it above the loop (or to module level), or build it once in `ss.Stage(setup=)`.",

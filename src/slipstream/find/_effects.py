@@ -439,8 +439,8 @@ class Project:
         for kind, e in self.summary.get(g.qualname, {}).items():
             if kind == "blocking" and g.is_async:
                 continue
-            if kind == "client" and g.builds_once:
-                continue
+            if kind in ("client", "blocking") and g.builds_once:
+                continue  # built once and kept: the construction's cost is paid once
             if kind == "io" and not call.awaited:
                 continue
             out.append(e)

@@ -44,7 +44,9 @@ Target = tuple[Any, ...]
 
 _RETRY_NAME = re.compile(r"attempt|retr|tries|^try", re.I)
 _LOCK_NAME = re.compile(r"lock|sem(aphore)?\b|_sem|limit|mutex|throttle", re.I)
-_CACHE_ATTR = re.compile(r"cache|memo|seen|counts?\b|_counts|registry_cache", re.I)
+# an instance dict named as a cache (`self._cache`, `self.query_counts`), not a store of
+# record that merely mentions one (`self.cache_subnet_groups`)
+_CACHE_ATTR = re.compile(r"(cache|cached|memo|seen|counts?)$", re.I)
 _SMALL = 10
 _BUILTINS = frozenset({"open", "input", "len", "print", "iter", "next", "range", "list"})
 
@@ -280,6 +282,7 @@ class _FuncWalker:
         self.nested = nested  # name -> qualname of functions defined inside
         self.loop_stack: list[tuple[int, set[str]]] = []  # (loop index, names assigned in it)
         self.lock = 0
+        self.guards: list[tuple[Any, ...]] = []  # absent-state checks the walk is inside
         self.strings: dict[str, str] = {}
         self.locals: set[str] = set(env)
         self.params: set[str] = (
@@ -469,7 +472,7 @@ class _FuncWalker:
             name = target.id
             if name in self.globals:
                 self.mod.evicted.add(("g", name))
-                if _is_call(value):
+                if _is_call(value) and ("v", ("g", name)) in self.guards:
                     self.f.builds_once = True  # built once, kept in a global
             if vt is not None:
                 self.env[name] = vt
@@ -486,9 +489,9 @@ class _FuncWalker:
                 if self.f.cls is not None and vt is not None:
                     self.mod_attr_types(target.attr, vt)
                 key = ("a", self.f.cls or "", target.attr)
-                if isinstance(value, ast.Dict) and not value.keys and self.node.name != "__init__":
-                    self.mod.evicted.add(key)  # reset elsewhere: bounded by hand
-                if _is_call(value) and self.node.name != "__init__":
+                if value is not None and self.node.name != "__init__":
+                    self.mod.evicted.add(key)  # replaced wholesale elsewhere: bounded by hand
+                if _is_call(value) and ("v", ("a", target.attr)) in self.guards:
                     self.f.builds_once = True  # built once, kept on the object
                 if (
                     self.node.name == "__init__"
@@ -502,7 +505,7 @@ class _FuncWalker:
             dkey = self.dict_key(target.value)
             if dkey is not None and _data_key(target.slice):
                 self.usage(dkey, "write")
-            if _is_call(value):
+            if _is_call(value) and ("k", _state_key(target.value, self)) in self.guards:
                 self.f.builds_once = True  # built once per key, kept in a dict
         else:
             self.assign_names(target)
@@ -517,6 +520,8 @@ class _FuncWalker:
     pending_attrs: dict[str, TypeRef]
 
     def usage(self, key: tuple[str, ...], event: str) -> None:
+        if self.node.name in ("<module>", "__init_subclass__", "__set_name__"):
+            return  # filled once at import or class creation: a table, not a cache
         self.mod.usage.setdefault(key, {}).setdefault(self.f.qualname, set()).add(event)
 
     def dict_key(self, node: ast.expr) -> tuple[str, ...] | None:
@@ -536,6 +541,9 @@ class _FuncWalker:
         self.expr(s.test)
         if self.f.is_async and not self.lock:
             self.lazy_init(s)
+        state = _checked_state(s.test, self)
+        if state is not None:
+            self.guards.append(state)  # `if self._c is None:` ... `self._c = make()`: once
         if self.loop_stack and _batch_guard(s.test):
             # `if i % 100 == 0: commit()` / `if len(buf) >= N: flush()`: once per batch
             saved, self.loop_stack = self.loop_stack, []
@@ -543,6 +551,8 @@ class _FuncWalker:
             self.loop_stack = saved
         else:
             self.body(s.body)
+        if state is not None:
+            self.guards.pop()
         self.body(s.orelse)
 
     def with_stmt(self, s: ast.With | ast.AsyncWith) -> None:

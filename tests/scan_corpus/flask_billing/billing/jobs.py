@@ -64,7 +64,7 @@ def close_accounts(session: Session, accounts: list[Account]) -> None:
 def parse_report(lines: list[str]) -> list[int]:
     numbers = []
     for line in lines:
-        match = re.compile(r"^INV-(\d+)$").match(line.strip())  # expect: SLP103
+        match = re.compile(r"^INV-(\d+)$").match(line.strip())  # ok: SLP103 re caches compiled patterns
         if match:
             numbers.append(int(match.group(1)))
     fast = [int(m.group(1)) for m in map(INVOICE_RE.match, lines) if m]

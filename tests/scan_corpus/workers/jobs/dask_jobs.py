@@ -11,7 +11,7 @@ EMAIL_TEMPLATE = "Hello {{ name }}, your score is {{ score }}."
 def clean_records(records: list[str]) -> list[dict]:
     out = []
     for rec in records:
-        ws = re.compile(r"\s+")  # expect: SLP103
+        ws = re.compile(r"\s+")  # ok: SLP103 re caches compiled patterns
         out.append(json.loads(ws.sub(" ", rec)))  # ok: SLP103 depends on the record
     return out
 
