@@ -200,6 +200,12 @@ class Project:
             return None
         if kind == "var":
             return self.resolve(self.variables.get(t[1]), depth + 1)
+        if kind == "elem":
+            base = self.resolve(t[1], depth + 1)
+            if base is not None and base[0] == "known":
+                entry = METHODS.get((base[1], "__iter__"))
+                return ("known", entry[1]) if entry and entry[1] else None
+            return None
         if kind == "attr":
             base = self.resolve(t[1], depth + 1)
             return self.attribute(base, t[2], depth)
@@ -325,12 +331,15 @@ class Project:
                 if self.derives(canon, "settings"):
                     return None, "invariant", None
                 return self.method(canon, "__init__"), None, None
-            # Model.objects.get / Repo.method through a class reference
+            # Model.objects.get / Repo.method through a class reference; db.users.find_one
+            # on a module variable imported from another module
             parts = canon.split(".")
             for i in range(len(parts) - 1, 0, -1):
                 owner = ".".join(parts[:i])
                 if owner in self.classes:
                     return self._on_type(("clsref", owner), tuple(parts[i:]))
+                if owner in self.variables:
+                    return self._on_type(self.resolve(("var", owner)), tuple(parts[i:]))
             return None, None, None
         if target[0] == "meth":
             base = self.resolve(target[1])
@@ -395,7 +404,8 @@ class Project:
                 effect = "blocking"
         if effect is not None and effect not in ("spawn",):
             out.append(Effect(effect, (), what, call.const_args, typ or ""))
-            if typ in SYNC_TYPES and effect in ("query", "write", "commit"):
+            if typ in SYNC_TYPES and effect in ("query", "write", "commit") and not call.awaited:
+                # (an awaited call is async: Django's acount(), aget())
                 out.append(Effect("blocking", (), what, False, typ or ""))
             if effect in ("query", "write", "commit") and typ not in SYNC_TYPES and call.awaited:
                 out.append(Effect("io", (), what, False, typ or ""))

@@ -595,6 +595,9 @@ class _FuncWalker:
         assigned: set[str] = set()
         self.loop_stack.append((index, assigned))
         self.assign_names(s.target)
+        it = self.type_of(s.iter)
+        if it is not None and isinstance(s.target, ast.Name):
+            self.env[s.target.id] = ("elem", it)  # for post in Post.objects.filter(...)
         if isinstance(s.iter, ast.Name) and s.iter.id in self.locals:
             pass
         self.body(s.body)
@@ -1141,11 +1144,16 @@ def _independent(loop: ast.For | ast.AsyncFor) -> bool:
     targets: set[str] = set()
     _stores(loop.target, targets)
     body_assigned: set[str] = set()
+    bound: set[str] = set()  # inner loop / comprehension / with targets: bound before use
     for s in loop.body:
         for n in ast.walk(s):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
                 body_assigned.add(n.id)
-    carried = body_assigned - targets
+            elif isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
+                _stores(n.target, bound)
+            elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+                _stores(n.optional_vars, bound)
+    carried = body_assigned - targets - bound
     stack: list[ast.AST] = list(loop.body)
     for s in loop.body:
         reads: set[str] = set()

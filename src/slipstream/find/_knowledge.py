@@ -220,6 +220,7 @@ SYNC_TYPES = frozenset(
         "django.Manager",
         "django.QuerySet",
         "django.Model",
+        "dynamo.Table",
         "Path",
     }
 )
@@ -416,6 +417,7 @@ def _methods() -> dict[tuple[str, str], tuple[str | None, str | None]]:
         )
         put((db,), ("__getitem__", "__getattr__", "get_collection"), None, coll)
         put((coll,), _MONGO_READ, "query")
+        put((db,), ("command", "list_collection_names"), "query")
         put((coll,), _MONGO_WRITE, "write")
     put(("redis.Redis", "aredis.Redis"), _REDIS_READ, "query")
     put(("redis.Redis", "aredis.Redis"), _REDIS_WRITE, "write")
@@ -434,6 +436,12 @@ def _methods() -> dict[tuple[str, str], tuple[str | None, str | None]]:
     put(("django.Manager", "django.QuerySet"), _DJANGO_WRITE, "write")
     put(("django.Manager", "django.QuerySet"), ("create", "acreate"), "write", "django.Model")
     put(("django.Model",), ("save", "delete", "asave", "adelete"), "write")
+    put(("django.Manager", "django.QuerySet"), ("__iter__",), None, "django.Model")
+    # DynamoDB through boto3.resource("dynamodb").Table(name)
+    put(("boto3.Client",), ("Table",), None, "dynamo.Table")
+    put(("dynamo.Table",), ("get_item", "query", "scan"), "query")
+    put(("dynamo.Table",), ("put_item", "update_item", "delete_item"), "write")
+    put(("dynamo.Table",), ("batch_writer",), None)
     put(("django.Model",), ("refresh_from_db", "arefresh_from_db"), "query")
     # reading, writing and listing block; a stat or a resolve is a cheap syscall
     put(
@@ -576,7 +584,10 @@ FUNCTIONS: dict[str, str] = {
     "pandas.read_json": "blocking",
     "pandas.read_sql": "blocking",
     "PIL.Image.open": "blocking",
-    "json.load": "blocking",
+    # a config loaded from a constant path in a loop is invariant work; per-item JSON is not
+    # (its argument changes in the loop); the file read itself is open()'s
+    "json.load": "invariant",
+    "json.loads": "invariant",
     "pickle.load": "blocking",
     "sqlite3.connect": "blocking",
     "psycopg2.connect": "blocking",
