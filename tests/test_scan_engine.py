@@ -374,3 +374,22 @@ def test_find_imports_no_runtime_primitive() -> None:
                     if a.name.startswith(("slipstream.fix", "slipstream.prove"))
                 ]
     assert [] == offenders
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_dogfood() -> None:
+    """The naive annotation loop shows seed 000's problems (a client per item, the schema
+    compiled per item, a write and a commit per row); slipstream's own code, its benchmarks
+    and the fast pipeline report nothing that is not suppressed with a reason."""
+    naive = scan(REPO / "examples" / "annotation", jobs=1, root=REPO)
+    assert {"SLP101", "SLP103", "SLP202", "SLP203"} <= {
+        f.code for f in naive if f.path == "examples/annotation/naive.py"
+    }
+    clean = scan(
+        [REPO / "src", REPO / "benchmarks", REPO / "examples" / "annotation" / "fast.py"],
+        jobs=1,
+        root=REPO,
+    )
+    assert [] == [str(f) for f in clean]

@@ -449,6 +449,8 @@ class Project:
         for kind, e in self.summary.get(g.qualname, {}).items():
             if kind == "blocking" and g.is_async:
                 continue
+            if kind == "invariant" and not e.const:
+                continue  # it depends on what g computes, not only on what g is given
             if kind in ("client", "blocking") and g.builds_once:
                 continue  # built once and kept: the construction's cost is paid once
             if kind == "io" and not call.awaited:

@@ -282,7 +282,11 @@ class _FuncWalker:
         self.nested = nested  # name -> qualname of functions defined inside
         self.loop_stack: list[tuple[int, set[str]]] = []  # (loop index, names assigned in it)
         self.lock = 0
-        self.guards: list[tuple[Any, ...]] = []  # absent-state checks the walk is inside
+        self.guards: list[tuple[Any, ...]] = []
+        self.with_names: set[str] = set()
+        self.io_names: set[str] = (
+            set()
+        )  # locals assigned from an await or a blocking call  # absent-state checks the walk is inside
         self.strings: dict[str, str] = {}
         self.locals: set[str] = set(env)
         self.params: set[str] = (
@@ -476,6 +480,8 @@ class _FuncWalker:
                     self.f.builds_once = True  # built once, kept in a global
             if vt is not None:
                 self.env[name] = vt
+            if value is not None and self.from_io(value):
+                self.io_names.add(name)
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 self.strings[name] = value.value
             if value is not None and self.is_spawn_value(value):
@@ -509,6 +515,18 @@ class _FuncWalker:
                 self.f.builds_once = True  # built once per key, kept in a dict
         else:
             self.assign_names(target)
+
+    def from_io(self, value: ast.expr) -> bool:
+        for n in ast.walk(value):
+            if isinstance(n, ast.Await):
+                return True
+            if isinstance(n, ast.Call):
+                t = self.target_of(n.func)
+                if t is not None and t[0] == "name" and FUNCTIONS.get(t[1]) == "blocking":
+                    return True
+            if isinstance(n, ast.Name) and n.id in self.io_names:
+                return True
+        return False
 
     def mod_attr_types(self, attr: str, vt: TypeRef) -> None:
         for c in self.mod.classes:
@@ -565,6 +583,8 @@ class _FuncWalker:
             if item.optional_vars is not None:
                 vt = self.type_of(ce)
                 self.store(item.optional_vars, None, vt)
+                if isinstance(item.optional_vars, ast.Name):
+                    self.with_names.add(item.optional_vars.id)
         if locked:
             self.lock += 1
             if isinstance(s, ast.AsyncWith) or True:
@@ -813,7 +833,12 @@ class _FuncWalker:
             else set()
         )
         invariant = loop is None or not (arg_names & loop[1])
-        const = named and not (arg_names & self.params) and FUNCTIONS.get(target[1]) == "invariant"
+        # invariant work a caller's loop repeats: its inputs come from the helper's
+        # parameters, constants and globals, not from I/O done here (`json.loads(proc.stdout)`
+        # of a subprocess differs on every call)
+        const = (
+            named and FUNCTIONS.get(target[1]) == "invariant" and not (arg_names & self.io_names)
+        )
         sql = None
         if (
             isinstance(func, ast.Attribute)
