@@ -282,11 +282,9 @@ class _FuncWalker:
         self.nested = nested  # name -> qualname of functions defined inside
         self.loop_stack: list[tuple[int, set[str]]] = []  # (loop index, names assigned in it)
         self.lock = 0
-        self.guards: list[tuple[Any, ...]] = []
+        self.guards: list[tuple[Any, ...]] = []  # absent-state checks the walk is inside
         self.with_names: set[str] = set()
-        self.io_names: set[str] = (
-            set()
-        )  # locals assigned from an await or a blocking call  # absent-state checks the walk is inside
+        self.io_names: set[str] = set()  # locals assigned from an await or a blocking call
         self.strings: dict[str, str] = {}
         self.locals: set[str] = set(env)
         self.params: set[str] = (
