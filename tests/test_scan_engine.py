@@ -393,3 +393,19 @@ def test_dogfood() -> None:
         root=REPO,
     )
     assert [] == [str(f) for f in clean]
+
+
+def test_a_project_module_named_like_the_stdlib_hides_nothing(tmp_path: Path) -> None:
+    """A package with its own `socket.py` or `json/` does not make the standard library's
+    `socket` or `json` look like project code (a vendored redis hid every socket call)."""
+    write(
+        tmp_path,
+        {
+            "vendor/__init__.py": "",
+            "vendor/_parsers/__init__.py": "",
+            "vendor/_parsers/socket.py": "x = 1\n",
+            "vendor/json/__init__.py": "",
+            "app.py": "import socket\n\nasync def resolve(host):\n    socket.getaddrinfo(host, 80)\n",
+        },
+    )
+    assert [("SLP401", "app.py", 4)] == codes(scan(tmp_path, jobs=1))

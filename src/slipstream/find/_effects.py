@@ -77,19 +77,11 @@ class Project:
                 self.classes[c.qualname] = c
             for name, t in m.variables.items():
                 self.variables[f"{m.module}.{name}"] = t
-        # module names by their suffixes (src/pkg/mod.py is also pkg.mod), when unambiguous
+        # Module names come from packages (the engine), so no suffix aliasing: aliasing
+        # `socket` to a project's `redis/_parsers/socket.py` hid every socket call from the
+        # knowledge table. What counts as the project is its top-level packages.
         self.alias: dict[str, str] = {}
-        seen: dict[str, set[str]] = {}
-        for name in self.modules:
-            parts = name.split(".")
-            for i in range(1, len(parts)):
-                seen.setdefault(".".join(parts[i:]), set()).add(name)
-        for suffix, names in seen.items():
-            if len(names) == 1 and suffix not in self.modules:
-                self.alias[suffix] = next(iter(names))
-        self.tops = {m.partition(".")[0] for m in self.modules} | {
-            a.partition(".")[0] for a in self.alias
-        }
+        self.tops = {m.partition(".")[0] for m in self.modules}
         self.tops.discard("builtins")
         self._canon: dict[str, str] = {}
         self._types: dict[Any, Resolved | None] = {}
@@ -484,21 +476,35 @@ class Project:
                             self.threaded.add(g.qualname)
         for q in self.funcs:
             self.summary[q] = {}
-        changed = True
-        rounds = 0
-        while changed and rounds < 30:
-            changed = False
-            rounds += 1
-            for q, f in self.funcs.items():
-                s = self.summary[q]
-                path = self.func_path[q]
-                for c in f.calls:
-                    for e in self.effects_of(c, f):
-                        if e.kind in s or len(e.chain) >= _MAX_CHAIN:
-                            continue
-                        if c.loop >= 0 and e.kind in _PER_ITEM and not f.loops[c.loop].skip:
-                            continue  # per item of f's own loop: f's own finding, not a cost
-                            # of calling f (blocking and I/O still are)
-                        step = ChainStep(path, c.line, f.name)
-                        s[e.kind] = Effect(e.kind, (step, *e.chain), e.what, e.const, e.type)
-                        changed = True
+        # a worklist: a function is looked at again only when a callee's summary grew
+        callers: dict[str, set[str]] = {}
+        for q, f in self.funcs.items():
+            for c in f.calls:
+                self.effects_of(c, f)  # resolves and caches the call's target
+                d = self._direct.get(id(c))
+                if isinstance(d, Func):
+                    callers.setdefault(d.qualname, set()).add(q)
+        pending = list(self.funcs)
+        queued = set(pending)
+        while pending:
+            q = pending.pop()
+            queued.discard(q)
+            f = self.funcs[q]
+            s = self.summary[q]
+            path = self.func_path[q]
+            grew = False
+            for c in f.calls:
+                for e in self.effects_of(c, f):
+                    if e.kind in s or len(e.chain) >= _MAX_CHAIN:
+                        continue
+                    if c.loop >= 0 and e.kind in _PER_ITEM and not f.loops[c.loop].skip:
+                        continue  # per item of f's own loop: f's own finding, not a cost
+                        # of calling f (blocking and I/O still are)
+                    step = ChainStep(path, c.line, f.name)
+                    s[e.kind] = Effect(e.kind, (step, *e.chain), e.what, e.const, e.type)
+                    grew = True
+            if grew:
+                for caller in callers.get(q, ()):
+                    if caller not in queued:
+                        queued.add(caller)
+                        pending.append(caller)
