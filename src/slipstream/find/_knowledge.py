@@ -621,7 +621,6 @@ FUNCTIONS: dict[str, str] = {
     "configparser.ConfigParser": "invariant",
     "dotenv.load_dotenv": "invariant",
     "dotenv.dotenv_values": "invariant",
-    "string.Template": "invariant",
 }
 
 # Base classes: a project class deriving from one of these gets that type's behaviour.
