@@ -405,7 +405,9 @@ def test_a_project_module_named_like_the_stdlib_hides_nothing(tmp_path: Path) ->
             "vendor/_parsers/__init__.py": "",
             "vendor/_parsers/socket.py": "x = 1\n",
             "vendor/json/__init__.py": "",
-            "app.py": "import socket\n\nasync def resolve(host):\n    socket.getaddrinfo(host, 80)\n",
+            "app.py": (
+                "import socket\n\nasync def resolve(host):\n    socket.getaddrinfo(host, 80)\n"
+            ),
         },
     )
     assert [("SLP401", "app.py", 4)] == codes(scan(tmp_path, jobs=1))
