@@ -7,7 +7,7 @@ lines; packages that are not installed are skipped). Their ``.py`` files are cop
 temporary folder (site-packages is never touched) and every measurement reads the copy. Each
 scanner and ``ast.parse`` measurement runs in a fresh subprocess, so imports, caches and GC
 state do not leak between them; the time is taken around the call alone (imports excluded).
-Each figure is the best of --repeats runs (2 with --quick, 3 full).
+Each figure is the best of --repeats runs (3 by default).
 
 Figures (last line, JSON):
   ast_parse_lines_per_s    ``ast.parse`` of every file's bytes, one core, files read first,
@@ -227,7 +227,7 @@ def best_scan(specs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    repeats = args.repeats or (2 if args.quick else 3)
+    repeats = args.repeats or 3  # best of 3: this machine varies by 40% run to run
     packages = QUICK_PACKAGES if args.quick else FULL_PACKAGES
     with tempfile.TemporaryDirectory(prefix="bench_scan-") as tmp_name:
         tmp = Path(tmp_name)
