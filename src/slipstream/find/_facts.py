@@ -16,7 +16,7 @@ import builtins
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._knowledge import (
     ANNOTATIONS,
@@ -52,6 +52,7 @@ _CACHE_ATTR = re.compile(r"(cache|cached|memo|seen|counts?)$", re.I)
 _SMALL = 10
 _BUILTINS = frozenset(dir(builtins))
 _STDLIB = frozenset(sys.stdlib_module_names) - {"asyncio"}
+_NO = object()
 _RUNNER_NAMES = frozenset({"map", "Stage", "stream"})
 _AWAIT_THROUGH = frozenset({"asyncio.wait_for", "asyncio.shield", "asyncio.timeout"})
 
@@ -287,6 +288,7 @@ class _FuncWalker:
         self.nested = nested  # name -> qualname of functions defined inside
         self.loop_stack: list[tuple[int, set[str]]] = []  # (loop index, names assigned in it)
         self.lock = 0
+        self._targets: dict[int, object] = {}
         self.guards: list[tuple[Any, ...]] = []  # absent-state checks the walk is inside
         self.inner: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # functions defined in it
         self.with_names: set[str] = set()
@@ -308,6 +310,15 @@ class _FuncWalker:
     # targets and types --------------------------------------------------------------------
 
     def target_of(self, func: ast.expr) -> Target | None:
+        """What a call of ``func`` calls (memoised per node: a statement asks up to three
+        times, for its calls, its value's type and a spawned task)."""
+        key = id(func)
+        hit = self._targets.get(key, _NO)
+        if hit is _NO:
+            hit = self._targets[key] = self._target_of(func)
+        return hit  # type: ignore[return-value]
+
+    def _target_of(self, func: ast.expr) -> Target | None:
         if isinstance(func, ast.Name):
             n = func.id
             if n in self.env:
@@ -399,20 +410,20 @@ class _FuncWalker:
                 self.dangling(v)
             self.expr(v)
         elif t is ast.Assign:
-            assert isinstance(s, ast.Assign)
+            s = cast(ast.Assign, s)
             self.expr(s.value)
             vt = self.type_of(s.value)
             for target in s.targets:
                 self.store(target, s.value, vt)
         elif t is ast.AnnAssign:
-            assert isinstance(s, ast.AnnAssign)
+            s = cast(ast.AnnAssign, s)
             if s.value is not None:
                 self.expr(s.value)
             at = self.mod.annotation(s.annotation)
             vt = at or (self.type_of(s.value) if s.value is not None else None)
             self.store(s.target, s.value, vt)
         elif t is ast.AugAssign:
-            assert isinstance(s, ast.AugAssign)
+            s = cast(ast.AugAssign, s)
             self.expr(s.value)
             if isinstance(s.target, ast.Name):
                 self.locals.add(s.target.id)
@@ -435,7 +446,7 @@ class _FuncWalker:
         elif t in (ast.For, ast.AsyncFor):
             self.for_loop(s)  # type: ignore[arg-type]
         elif t is ast.While:
-            assert isinstance(s, ast.While)
+            s = cast(ast.While, s)
             self.expr(s.test)
             # a polling / consumer loop: what runs in it is not once per item of an
             # enclosing `for` (no loop rule applies inside it)
@@ -446,7 +457,7 @@ class _FuncWalker:
             self.loop_stack.pop()
             self.body(s.orelse)
         elif t is ast.If:
-            assert isinstance(s, ast.If)
+            s = cast(ast.If, s)
             self.if_stmt(s)
         elif t in (ast.With, ast.AsyncWith):
             self.with_stmt(s)  # type: ignore[arg-type]
@@ -466,7 +477,7 @@ class _FuncWalker:
         elif t is ast.Global:
             self.globals.update(s.names)  # type: ignore[attr-defined]
         elif t is ast.Match:
-            assert isinstance(s, ast.Match)
+            s = cast(ast.Match, s)
             self.expr(s.subject)
             for case in s.cases:
                 self.body(case.body)
@@ -657,13 +668,16 @@ class _FuncWalker:
             if isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
                 self.loads[node.id] = self.loads.get(node.id, 0) + 1  # type: ignore[attr-defined]
         elif t is ast.Attribute:
-            self.expr(node.value)  # type: ignore[attr-defined]
+            value = node.value  # type: ignore[attr-defined]
+            while type(value) is ast.Attribute:
+                value = value.value  # a.b.c.d: one step per level, not one call
+            self.expr(value)
         elif t in (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp):
             self.comprehension(node)  # type: ignore[arg-type]
         elif t is ast.Lambda:
             pass
         elif t is ast.Compare:
-            assert isinstance(node, ast.Compare)
+            node = cast(ast.Compare, node)
             self.expr(node.left)
             for op, right in zip(node.ops, node.comparators, strict=True):
                 if isinstance(op, (ast.In, ast.NotIn)):
@@ -672,7 +686,7 @@ class _FuncWalker:
                         self.usage(key, "read")
                 self.expr(right)
         elif t is ast.Subscript:
-            assert isinstance(node, ast.Subscript)
+            node = cast(ast.Subscript, node)
             if isinstance(node.ctx, ast.Load):
                 key = self.dict_key(node.value)
                 if key is not None:
@@ -753,7 +767,7 @@ class _FuncWalker:
             ):
                 return True
             func = call.func
-            assert isinstance(func, ast.Attribute)
+            func = cast(ast.Attribute, func)
             base = func.value
             name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
             return name in ("loop", "_loop", "event_loop") and recv[0] != "known"
@@ -817,9 +831,11 @@ class _FuncWalker:
                 self.expr(a)
         else:
             for a in node.args:
-                self.expr(a)
+                if type(a) is not ast.Constant:
+                    self.expr(a)
             for k in node.keywords:
-                self.expr(k.value)
+                if type(k.value) is not ast.Constant:
+                    self.expr(k.value)
         if target is None:
             return
         # dict-as-cache events on `X.get(k)`, `X.pop(k)`, `len(X)`
