@@ -1291,22 +1291,13 @@ class _Extractor:
                 for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
                     if isinstance(t, ast.Name):
                         mod.assigned.add(t.id)
-            if (
-                isinstance(s, ast.Assign)
-                and len(s.targets) == 1
-                and isinstance(s.targets[0], ast.Name)
-            ):
-                vt = top.type_of(s.value)
+            bound = _binding(s, top)
+            if bound is not None:
+                name, vt, empty_dict = bound
                 if vt is not None:
-                    mod.variables[s.targets[0].id] = vt
-                if _is_empty_dict(s.value):
-                    mod.cache_candidates.append((("g", s.targets[0].id), s, s.targets[0].id))
-            elif isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name):
-                vt = mod.annotation(s.annotation) or (top.type_of(s.value) if s.value else None)
-                if vt is not None:
-                    mod.variables[s.target.id] = vt
-                if _is_empty_dict(s.value):
-                    mod.cache_candidates.append((("g", s.target.id), s, s.target.id))
+                    mod.variables[name] = vt
+                if empty_dict:
+                    mod.cache_candidates.append((("g", name), s, name))
         # module-level code runs once, but its loops still cost: walk it as a function
         top.node = ast.FunctionDef(
             name="<module>",
@@ -1352,26 +1343,13 @@ class _Extractor:
         fake = Func(qual, node.name, node.lineno, False, qual, False, False, False, None)
         walker.__init__(mod, fake, ast.FunctionDef(name="<class>", body=[]), {}, {})  # type: ignore[misc, call-arg]
         for s in node.body:
-            if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name):
-                t = mod.annotation(s.annotation) or (walker.type_of(s.value) if s.value else None)
+            bound = _binding(s, walker)
+            if bound is not None:
+                name, t, empty_dict = bound
                 if t is not None:
-                    attrs[s.target.id] = t
-                if _is_empty_dict(s.value):
-                    mod.cache_candidates.append(
-                        (("a", qual, s.target.id), s, f"{node.name}.{s.target.id}")
-                    )
-            elif (
-                isinstance(s, ast.Assign)
-                and len(s.targets) == 1
-                and isinstance(s.targets[0], ast.Name)
-            ):
-                t = walker.type_of(s.value)
-                if t is not None:
-                    attrs[s.targets[0].id] = t
-                if _is_empty_dict(s.value):
-                    mod.cache_candidates.append(
-                        (("a", qual, s.targets[0].id), s, f"{node.name}.{s.targets[0].id}")
-                    )
+                    attrs[name] = t
+                if empty_dict:
+                    mod.cache_candidates.append((("a", qual, name), s, f"{node.name}.{name}"))
             elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 methods.append(s.name)
         facts.methods = frozenset(methods)
@@ -1491,6 +1469,19 @@ class _Extractor:
                         "grows with every new key for the life of the process",
                     )
                 )
+
+
+def _binding(s: ast.stmt, walker: _FuncWalker) -> tuple[str, TypeRef | None, bool] | None:
+    """A module- or class-level ``name = value`` / ``name: T = value``: the name, its type and
+    whether the value is an empty dict (a cache candidate)."""
+    if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id, walker.type_of(s.value), _is_empty_dict(s.value)
+    if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name):
+        t = walker.mod.annotation(s.annotation)
+        if t is None and s.value is not None:
+            t = walker.type_of(s.value)
+        return s.target.id, t, _is_empty_dict(s.value)
+    return None
 
 
 def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:
