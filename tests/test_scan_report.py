@@ -21,49 +21,10 @@ from slipstream.find._config import (
     write_baseline,
 )
 from slipstream.find._engine import FileError, ScanReport
-from slipstream.find._model import ChainStep, Finding, Rule, Severity
+from slipstream.find._model import ChainStep, Finding, Severity
 from slipstream.find._report import fingerprint, render
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
-
-# The issue's rule table: codes and names are the contract. Used only while the catalogue is
-# still empty, so these tests do not depend on the catalogue's wording.
-_TABLE: tuple[tuple[str, str, Severity, str], ...] = (
-    ("SLP101", "client-in-loop", "high", "ss.Registry"),
-    ("SLP102", "client-per-call", "medium", "ss.Registry"),
-    ("SLP103", "invariant-in-loop", "medium", "hoist, Stage(setup=)"),
-    ("SLP201", "query-in-loop", "high", "ss.DataLoader"),
-    ("SLP202", "write-in-loop", "high", "ss.BatchWriter"),
-    ("SLP203", "commit-in-loop", "high", "ss.BatchWriter"),
-    ("SLP301", "await-in-loop", "medium", "ss.map"),
-    ("SLP302", "unbounded-gather", "medium", "ss.map(concurrency=)"),
-    ("SLP401", "blocking-in-async", "high", "ss.offload"),
-    ("SLP501", "unbounded-cache", "low", "ss.Cache"),
-    ("SLP502", "dangling-task", "medium", "ss.TaskSet"),
-    ("SLP503", "lazy-init-race", "medium", "ss.Registry"),
-)
-STAND_IN = tuple(
-    Rule(
-        code=code,
-        name=name,
-        severity=severity,
-        summary=f"finds {name}",
-        fix=fix,
-        why=f"{name} costs one round trip per item",
-        example=f"for x in items:\n    before_{code}(x)\n",
-        fixed=f"after_{code}(items)\n",
-    )
-    for code, name, severity, fix in _TABLE
-)
-
-
-@pytest.fixture(autouse=True)
-def catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real catalogue when it is filled, the issue's table until then."""
-    if not _catalogue.RULES:
-        by_key = {r.code: r for r in STAND_IN} | {r.name: r for r in STAND_IN}
-        monkeypatch.setattr(_catalogue, "RULES", STAND_IN)
-        monkeypatch.setattr(_catalogue, "_BY_KEY", by_key)
 
 
 def make_finding(
