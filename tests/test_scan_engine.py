@@ -411,3 +411,60 @@ def test_a_project_module_named_like_the_stdlib_hides_nothing(tmp_path: Path) ->
         },
     )
     assert [("SLP401", "app.py", 4)] == codes(scan(tmp_path, jobs=1))
+
+
+class TestPrecisionOnRealShapes:
+    """Shapes a hand review of real code found misread (distributed, redis, moto)."""
+
+    def test_numeric_getaddrinfo_does_not_block(self, tmp_path: Path) -> None:
+        write(
+            tmp_path,
+            {
+                "m.py": """
+                import socket
+
+                _NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+                async def fast(host, port):
+                    return socket.getaddrinfo(host, port, flags=_NUMERIC)
+
+                async def slow(host, port):
+                    return socket.getaddrinfo(host, port)
+                """
+            },
+        )
+        assert [("SLP401", "m.py", 10)] == codes(scan(tmp_path, jobs=1))
+
+    def test_a_branch_that_leaves_the_loop_runs_once(self, tmp_path: Path) -> None:
+        write(
+            tmp_path,
+            {
+                "m.py": """
+                import json
+
+                def find(items, raw):
+                    for item in items:
+                        if item.name == "x":
+                            return json.loads(raw)
+                        print(json.loads(raw))
+                """
+            },
+        )
+        assert [("SLP103", "m.py", 8)] == codes(scan(tmp_path, jobs=1))
+
+    def test_a_union_of_a_sync_and_an_async_type_is_neither(self, tmp_path: Path) -> None:
+        write(
+            tmp_path,
+            {
+                "m.py": """
+                import httpx
+
+                async def get(client: httpx.Client | httpx.AsyncClient, url):
+                    return await client.get(url)
+
+                async def get_sync(client: httpx.Client | None, url):
+                    return client.get(url)
+                """
+            },
+        )
+        assert [("SLP401", "m.py", 8)] == codes(scan(tmp_path, jobs=1))

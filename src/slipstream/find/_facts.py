@@ -202,6 +202,7 @@ class _Module:
         self.classes: list[ClassFacts] = []
         self.variables: dict[str, TypeRef] = {}
         self.assigned: set[str] = set()  # every name assigned at module level
+        self.numeric: set[str] = set()  # module constants holding socket.AI_NUMERICHOST
         self.local: list[Local] = []
         self.kfunctions = knowledge_functions
         # dict-as-cache bookkeeping: key -> {function: events}; evicted keys
@@ -249,13 +250,19 @@ class _Module:
             except SyntaxError:
                 return None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            left = self.annotation(node.left)
-            return left if left is not None else self.annotation(node.right)
+            # `X | None` is X; `SyncConn | AsyncConn` is neither (the methods differ: an async
+            # class that overrides a blocking one must not be read as the sync one)
+            sides = [n for n in (node.left, node.right) if not _is_none(n)]
+            return self.annotation(sides[0]) if len(sides) == 1 else None
         if isinstance(node, ast.Subscript):
             outer = _dotted(node.value)
             name = outer[-1] if outer else ""
             inner = node.slice
-            if name in ("Optional", "Annotated", "Union", "Final", "ClassVar"):
+            if name == "Union":
+                members = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+                real = [m for m in members if not _is_none(m)]
+                return self.annotation(real[0]) if len(real) == 1 else None
+            if name in ("Optional", "Annotated", "Final", "ClassVar"):
                 first = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
                 return self.annotation(first)
             if name in ("AsyncIterator", "Iterator", "AsyncGenerator", "Generator", "Awaitable"):
@@ -588,8 +595,9 @@ class _FuncWalker:
         state = _checked_state(s.test, self)
         if state is not None:
             self.guards.append(state)  # `if self._c is None:` ... `self._c = make()`: once
-        if self.loop_stack and _batch_guard(s.test):
-            # `if i % 100 == 0: commit()` / `if len(buf) >= N: flush()`: once per batch
+        if self.loop_stack and (_batch_guard(s.test) or _leaves(s.body)):
+            # `if i % 100 == 0: commit()` / `if len(buf) >= N: flush()`: once per batch;
+            # a branch that ends in return / raise / break runs once, not per item
             saved, self.loop_stack = self.loop_stack, []
             self.body(s.body)
             self.loop_stack = saved
@@ -863,6 +871,8 @@ class _FuncWalker:
                     return  # len(), os.path.join(): no effect to find, not a project function
                 if dotted == "builtins.open" and node.args and _procfs(node.args[0]):
                     return  # /proc and /sys are kernel memory, not a disk
+                if dotted == "socket.getaddrinfo" and _numeric_only(node, self.mod.numeric):
+                    return  # numeric host flags: no DNS lookup, nothing blocks
             elif _untyped(target[1], self.mod.kfunctions):
                 return  # a method of an unannotated parameter: nothing can ever resolve it
         loop = self.loop_stack[-1] if self.loop_stack else None
@@ -1129,6 +1139,25 @@ def _procfs(arg: ast.expr) -> bool:
     )
 
 
+def _numeric_only(node: ast.AST, constants: set[str]) -> bool:
+    """Does this expression pass ``AI_NUMERICHOST`` (getaddrinfo then never does DNS)?"""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and n.attr == "AI_NUMERICHOST":
+            return True
+        if isinstance(n, ast.Name) and (n.id == "AI_NUMERICHOST" or n.id in constants):
+            return True
+    return False
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    """Does this block end by leaving the loop (return, raise, break)?"""
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Break))
+
+
 def _is_call(value: ast.expr | None) -> bool:
     if isinstance(value, ast.Await):
         value = value.value
@@ -1291,6 +1320,8 @@ class _Extractor:
                 for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
                     if isinstance(t, ast.Name):
                         mod.assigned.add(t.id)
+            if isinstance(s, ast.Assign) and _numeric_only(s.value, set()):
+                mod.numeric.update(t.id for t in s.targets if isinstance(t, ast.Name))
             bound = _binding(s, top)
             if bound is not None:
                 name, vt, empty_dict = bound
