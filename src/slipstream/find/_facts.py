@@ -532,7 +532,10 @@ class _FuncWalker:
             self.expr(target.value)
             self.expr(target.slice)
             dkey = self.dict_key(target.value)
-            if dkey is not None and _data_key(target.slice):
+            registers = isinstance(value, ast.Name) and value.id in self.params
+            if dkey is not None and _data_key(target.slice) and not registers:
+                # (`registry[name] = fn` stores what it was given: a registration, not a
+                # cache fill, which stores what it computed)
                 self.usage(dkey, "write")
             if _is_call(value) and ("k", _state_key(target.value, self)) in self.guards:
                 self.f.builds_once = True  # built once per key, kept in a dict
@@ -1496,8 +1499,9 @@ class _Extractor:
                         node.col_offset,  # type: ignore[attr-defined]
                         node.end_lineno or node.lineno,  # type: ignore[attr-defined]
                         node.end_col_offset or 0,  # type: ignore[attr-defined]
-                        f"`{label}` is used as a cache but nothing ever evicts from it: it "
-                        "grows with every new key for the life of the process",
+                        f"`{label}` is filled as a cache and nothing evicts from it or bounds "
+                        "its size: when its keys come from data (ids, URLs, requests) it grows "
+                        "for the life of the process",
                     )
                 )
 
