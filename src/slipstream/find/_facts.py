@@ -16,7 +16,7 @@ import builtins
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from ._knowledge import (
     ANNOTATIONS,
@@ -57,8 +57,7 @@ _RUNNER_NAMES = frozenset({"map", "Stage", "stream"})
 _AWAIT_THROUGH = frozenset({"asyncio.wait_for", "asyncio.shield", "asyncio.timeout"})
 
 
-@dataclass
-class Loop:
+class Loop(NamedTuple):
     """A ``for`` / ``async for`` loop or a comprehension. ``skip``: a retry loop or one over a
     small literal (no loop rule applies). ``ok301``: its iterations look independent."""
 
@@ -68,8 +67,10 @@ class Loop:
     ok301: bool
 
 
-@dataclass
-class Call:
+class Call(NamedTuple):
+    """One call in a function (a named tuple: there are hundreds of thousands, and the cache
+    pickles them)."""
+
     target: Target
     line: int
     col: int
