@@ -468,3 +468,15 @@ class TestPrecisionOnRealShapes:
             },
         )
         assert [("SLP401", "m.py", 8)] == codes(scan(tmp_path, jobs=1))
+
+
+def test_what_ast_parse_builds_the_walk_reads(tmp_path: Path) -> None:
+    """A generated expression 1,500 terms deep (past Python's default recursion limit for the
+    walk) is scanned, not reported as an error."""
+    (tmp_path / "gen.py").write_text(
+        "import time\n\nasync def f():\n    x = " + " + ".join(["g()"] * 1500) + "\n"
+        "    time.sleep(1)\n"
+    )
+    report = scan_report(tmp_path, jobs=1)
+    assert () == report.errors
+    assert [("SLP401", "gen.py", 5)] == codes(list(report.findings))

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+import sys
 import tempfile
 import tokenize
 from collections.abc import Iterable, Mapping, Sequence
@@ -182,12 +183,18 @@ def _facts_of(job: tuple[str, str, bytes, tuple[tuple[str, str], ...]]) -> Modul
         return str(e) or type(e).__name__
     module = _full
     package = rel.endswith("__init__.py")
+    # whatever ast.parse can build, the walk can read (Python-to-Python recursion costs no C
+    # stack on 3.11+); the limit is restored after
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
     try:
         return extract(tree, module, rel, package, text, dict(functions) if functions else None)
     except RecursionError:
         return "too deeply nested to analyse"
     except Exception as e:  # a scanner bug must not stop the scan: say which file
         return f"internal error while analysing: {type(e).__name__}: {e}"
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _facts_batch(
