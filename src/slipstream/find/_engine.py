@@ -197,6 +197,18 @@ def _facts_of(job: tuple[str, str, bytes, tuple[tuple[str, str], ...]]) -> Modul
         sys.setrecursionlimit(limit)
 
 
+def _context() -> Any:
+    """How to start the workers: fork when this process has one thread (the CLI: fastest, no
+    import again), the forkserver when it has more (forking a process whose other threads
+    hold locks can deadlock the child), the platform's default elsewhere."""
+    import multiprocessing
+    import threading
+
+    if os.name != "posix":
+        return None
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+
+
 def _facts_batch(
     jobs: list[tuple[str, str, bytes, tuple[tuple[str, str], ...]]],
 ) -> list[ModuleFacts | str]:
@@ -539,11 +551,8 @@ def _scan(
     if workers > 1 and len(todo) >= _PARALLEL_MIN_FILES:
         size = max(8, len(todo) // (workers * 4))
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-        import multiprocessing
 
-        with ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn") if os.name != "posix" else None
-        ) as pool:
+        with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
             results = [r for batch in pool.map(_facts_batch, batches) for r in batch]
     else:
         results = [_facts_of(j) for j in todo]
