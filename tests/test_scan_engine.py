@@ -480,3 +480,30 @@ def test_what_ast_parse_builds_the_walk_reads(tmp_path: Path) -> None:
     report = scan_report(tmp_path, jobs=1)
     assert () == report.errors
     assert [("SLP401", "gen.py", 5)] == codes(list(report.findings))
+
+
+def test_a_nonblocking_function_does_not_block(tmp_path: Path) -> None:
+    """`@ss.nonblocking` runs the body in a worker thread: calling it from async code does not
+    block the loop; the same function undecorated does."""
+    write(
+        tmp_path,
+        {
+            "m.py": """
+            import time
+
+            import slipstream as ss
+
+            @ss.nonblocking
+            def slow_read():
+                time.sleep(1)
+
+            def slow():
+                time.sleep(1)
+
+            async def handler():
+                await slow_read()
+                slow()
+            """
+        },
+    )
+    assert [("SLP401", "m.py", 15)] == codes(scan(tmp_path, jobs=1))

@@ -439,7 +439,7 @@ class Project:
             return []  # a coroutine object made, not run here
         out = []
         for kind, e in self.summary.get(g.qualname, {}).items():
-            if kind == "blocking" and g.is_async:
+            if kind == "blocking" and (g.is_async or g.offloaded):
                 continue
             if kind == "invariant" and not e.const:
                 continue  # it depends on what g computes, not only on what g is given

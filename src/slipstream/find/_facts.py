@@ -25,6 +25,7 @@ from ._knowledge import (
     HANDLER_DECORATOR_ATTRS,
     HANDLER_DECORATORS,
     MEMOISERS,
+    OFFLOAD_DECORATORS,
     OFFLOADERS,
     PER_ITEM_METHODS,
     PER_ITEM_RUNNERS,
@@ -102,6 +103,7 @@ class Func:
     gathers: list[tuple[Call, Target | None, int]] = field(default_factory=list)  # SLP302
     builds_once: bool = False  # a client it builds is stored once (global / attribute guard)
     task: bool = False  # a job-queue / cluster task (Celery, Ray, Dask, dramatiq)
+    offloaded: bool = False  # @ss.nonblocking and the like: its body runs in a worker thread
 
 
 @dataclass
@@ -1407,6 +1409,7 @@ class _Extractor:
     ) -> None:
         mod = self.mod
         decorators = [self.decorator(d) for d in node.decorator_list]
+        offloaded = any(d in OFFLOAD_DECORATORS for d, _ in decorators)
         memoised = any(
             d in MEMOISERS
             or d.rpartition(".")[2]
@@ -1452,6 +1455,7 @@ class _Extractor:
             False,
             mod.annotation(node.returns),
             task=task,
+            offloaded=offloaded,
         )
         nested = dict(outer_nested or {})
         for s in node.body:

@@ -645,6 +645,17 @@ OFFLOADERS = frozenset(
     }
 )
 
+# Decorators that make a sync function run in a worker thread when called from async code.
+OFFLOAD_DECORATORS = frozenset(
+    {
+        "slipstream.nonblocking",
+        "slipstream.fix.nonblocking",
+        "asgiref.sync.sync_to_async",
+        "asyncer.asyncify",
+        "aiofiles.os.wrap",
+    }
+)
+
 # Decorators that memoise a function (it runs once per key: not a cost per call).
 MEMOISERS = frozenset(
     {
