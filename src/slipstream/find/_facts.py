@@ -54,6 +54,12 @@ _SMALL = 10
 _BUILTINS = frozenset(dir(builtins))
 _STDLIB = frozenset(sys.stdlib_module_names) - {"asyncio"}
 _NO = object()
+# a parameter that is a function or class being registered (`registry[name] = handler`)
+_CALLABLE_NAME = re.compile(
+    r"(^|_)(fn|func|function|callback|cb|handler|hook|printer|factory|cls|klass|plugin|"
+    r"decorated|wrapped|view|serializer|codec|backend)$",
+    re.I,
+)
 _RUNNER_NAMES = frozenset({"map", "Stage", "stream"})
 _AWAIT_THROUGH = frozenset({"asyncio.wait_for", "asyncio.shield", "asyncio.timeout"})
 
@@ -206,6 +212,7 @@ class _Module:
         self.variables: dict[str, TypeRef] = {}
         self.assigned: set[str] = set()  # every name assigned at module level
         self.numeric: set[str] = set()  # module constants holding socket.AI_NUMERICHOST
+        self.strings: dict[str, str] = {}  # module-level string constants (SQL kept aside)
         self.local: list[Local] = []
         self.kfunctions = knowledge_functions
         # dict-as-cache bookkeeping: key -> {function: events}; evicted keys
@@ -535,7 +542,11 @@ class _FuncWalker:
             self.expr(target.value)
             self.expr(target.slice)
             dkey = self.dict_key(target.value)
-            registers = isinstance(value, ast.Name) and value.id in self.params
+            registers = (
+                isinstance(value, ast.Name)
+                and value.id in self.params
+                and _CALLABLE_NAME.search(value.id) is not None
+            )
             if dkey is not None and _data_key(target.slice) and not registers:
                 # (`registry[name] = fn` stores what it was given: a registration, not a
                 # cache fill, which stores what it computed)
@@ -922,6 +933,8 @@ class _FuncWalker:
             return None
         if isinstance(arg, ast.Name) and arg.id in self.strings:
             return _sql_word(self.strings[arg.id])
+        if isinstance(arg, ast.Name) and arg.id in self.mod.strings:
+            return _sql_word(self.mod.strings[arg.id])  # INSERT_EVENT = "INSERT INTO ..."
         if isinstance(arg, ast.BinOp):
             return self.sql_kind(arg.left)
         if isinstance(arg, ast.Call):
@@ -1326,6 +1339,14 @@ class _Extractor:
                 for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
                     if isinstance(t, ast.Name):
                         mod.assigned.add(t.id)
+            if (
+                isinstance(s, (ast.Assign, ast.AnnAssign))
+                and isinstance(s.value, ast.Constant)
+                and isinstance(s.value.value, str)
+            ):
+                for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
+                    if isinstance(t, ast.Name):
+                        mod.strings[t.id] = s.value.value
             if isinstance(s, ast.Assign) and _numeric_only(s.value, set()):
                 mod.numeric.update(t.id for t in s.targets if isinstance(t, ast.Name))
             bound = _binding(s, top)
@@ -1368,6 +1389,8 @@ class _Extractor:
         qual = f"{mod.module}.{node.name}"
         bases = []
         for b in node.bases:
+            if isinstance(b, ast.Subscript):
+                b = b.value  # class ProductRepository(Repository[Product]): Repository
             d = _dotted(b)
             if d:
                 head = mod.imports.get(d[0])
