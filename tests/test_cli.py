@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from slipstream import __version__, cli
+
 JOB = """
 import asyncio
 import sqlite3
@@ -189,3 +191,14 @@ class TestFailureReasonsInTheCommand:
             "    note: slipstream: gave up after 1 attempt(s): retry budget spent\n"
             "    caused by: ConnectionResetError: peer reset\n"
         ) in status.stderr
+
+
+def test_version_and_plain_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """`slipstream --version` prints the installed version; the help has no rST markup."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert 0 == done.value.code
+    assert f"slipstream {__version__}\n" == capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "``" not in capsys.readouterr().out

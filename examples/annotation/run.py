@@ -313,14 +313,18 @@ async def demo(args: argparse.Namespace) -> list[Column]:
     return columns
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").replace("``", "`"))
     parser.add_argument("--assets", type=int, default=0, help="one shape: this many assets")
-    parser.add_argument("--schemas", type=int, default=2)
+    parser.add_argument(
+        "--schemas", type=int, default=2, help="one shape: this many JSON schemas (default 2)"
+    )
     parser.add_argument("--db", default=None, help="results database (default: SQLite files)")
     parser.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL")
-    parser.add_argument("--output", default="demo-output")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--output", default="demo-output", help="where the table and chart go (demo-output)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--model", default="annotator", help="the model the endpoint serves")
     parser.add_argument(
         "--storage", default=None, help="s3://bucket/prefix?endpoint=URL: read assets from S3"

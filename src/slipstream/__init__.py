@@ -8,6 +8,8 @@ is re-exported here::
     results = await ss.map(fetch, urls, concurrency=20, rate=ss.Rate(per_second=50))
 """
 
+import importlib.metadata as _metadata
+
 from ._exceptions import CheckpointError as CheckpointError
 from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import FailedItems as FailedItems
@@ -92,7 +94,10 @@ from .prove import Monitor as Monitor
 from .prove import TimingMiddleware as TimingMiddleware
 from .prove import monitor as monitor
 
-__version__ = "0.1.0"
+try:  # one version, pyproject.toml's
+    __version__ = _metadata.version("slipstream")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BatchWriter",

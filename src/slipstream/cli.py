@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from ._exceptions import SlipstreamError
 from .find import _catalogue, _config, _engine, _report
 from .fix._checkpoint import RunStatus, format_failure
@@ -180,7 +181,7 @@ def _demo(argv: Sequence[str]) -> int:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
-    return int(module.main(list(argv)))
+    return int(module.main(list(argv), prog="slipstream demo"))
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:
@@ -305,8 +306,11 @@ def _add_scan_parser(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="slipstream", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="slipstream",
+        description=(__doc__ or "").replace("``", "`"),
+        formatter_class=argparse.RawTextHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"slipstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_scan_parser(sub)
     sub.add_parser("demo", help="the annotation demo (see examples/annotation/run.py --help)")
