@@ -202,3 +202,19 @@ def test_version_and_plain_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "``" not in capsys.readouterr().out
+
+
+def test_status_without_a_run_id_lists_the_runs(tmp_path: Path) -> None:
+    """`slipstream status` with no --run-id, when the pipeline's own run id has no run, lists
+    the runs the checkpoint knows instead of failing on it."""
+    (tmp_path / "job.py").write_text(JOB)
+    for run_id in ("r1", "r2"):
+        assert 1 == slipstream(tmp_path, "run", "job.py:pipeline", "--run-id", run_id).returncode
+    status = slipstream(tmp_path, "status", "job.py:pipeline")
+    assert 0 == status.returncode, status.stderr
+    runs = last_json(status.stdout)["runs"]
+    assert [("r1", 18, 2), ("r2", 18, 2)] == [
+        (r["run_id"], r["done"], r["failed"])  # type: ignore[index]
+        for r in runs  # type: ignore[union-attr]
+    ]
+    assert "no run 'default'; the checkpoint has 2:" in status.stderr

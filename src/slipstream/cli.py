@@ -136,6 +136,8 @@ async def _status(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.target} has no checkpoint: there is no status to show")
     try:
         status = await pipeline.status()
+        if status is None and args.run_id is None:
+            return await _list_runs(pipeline.checkpoint, pipeline.run_id)
         if status is None:
             raise UsageError(f"run {pipeline.run_id!r} is not in the checkpoint")
         failures = await pipeline.checkpoint.failures(pipeline.run_id)
@@ -153,6 +155,23 @@ async def _status(args: argparse.Namespace) -> int:
     out = dataclasses.asdict(status)
     out["failures"] = [dataclasses.asdict(f) for f in failures[:100]]
     print(json.dumps(out, default=str))
+    return 0
+
+
+async def _list_runs(checkpoint: Any, default: str) -> int:
+    """`status` without --run-id, when the pipeline's own run id has no run: every run the
+    checkpoint knows, one line each, and their statuses as JSON."""
+    runs = [s for s in [await checkpoint.status(r) for r in await checkpoint.runs()] if s]
+    if not runs:
+        raise UsageError(f"the checkpoint has no runs (not even {default!r})")
+    print(f"no run {default!r}; the checkpoint has {len(runs)}:", file=sys.stderr)
+    for st in runs:
+        print(
+            f"  {st.run_id}: {st.state}{_owner(st)}; done {st.done}, failed {st.failed}, "
+            f"skipped {st.skipped}",
+            file=sys.stderr,
+        )
+    print(json.dumps({"runs": [dataclasses.asdict(st) for st in runs]}, default=str))
     return 0
 
 
