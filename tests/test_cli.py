@@ -67,6 +67,7 @@ def test_run_status_and_retry_failed(tmp_path: Path) -> None:
     assert 1 == first.returncode, first.stderr  # items failed
     report = last_json(first.stdout)
     assert (18, 2, "finished") == (report["ok"], report["failed"], report["state"])
+    assert 0 == report["failures_left_out"]
     status = slipstream(tmp_path, "status", "job.py:pipeline", "--run-id", "r1")
     assert 0 == status.returncode, status.stderr
     body = last_json(status.stdout)
@@ -218,3 +219,17 @@ def test_status_without_a_run_id_lists_the_runs(tmp_path: Path) -> None:
         for r in runs  # type: ignore[union-attr]
     ]
     assert "no run 'default'; the checkpoint has 2:" in status.stderr
+
+
+def test_the_json_line_caps_its_failures(tmp_path: Path) -> None:
+    """A run with 150 failures prints the first 100 in its JSON line and says it left 50 out."""
+    job = JOB.replace("FAIL = {3, 9}", "FAIL = set(range(150))").replace("range(20)", "range(160)")
+    (tmp_path / "job.py").write_text(job)
+    run = slipstream(tmp_path, "run", "job.py:pipeline", "--no-progress")
+    assert 1 == run.returncode, run.stderr
+    report = last_json(run.stdout)
+    assert (150, 100, 50) == (
+        report["failed"],
+        len(report["failures"]),  # type: ignore[arg-type]
+        report["failures_left_out"],
+    )

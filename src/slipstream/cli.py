@@ -127,7 +127,16 @@ def _print_report(report: Any) -> None:
         Console(stderr=True).print(report.render())
     except ImportError:  # pragma: no cover - rich is in the dev extra
         pass
-    print(json.dumps(report.as_dict(), default=str))
+    out = report.as_dict()
+    shown = list(out.get("failures") or [])[:_JSON_FAILURES]
+    out["failures"] = shown
+    # the line stays one readable line at any size: the first failures, and how many it left
+    # out (the checkpoint and `slipstream status` have them all)
+    out["failures_left_out"] = max(0, int(out.get("failed") or 0) - len(shown))
+    print(json.dumps(out, default=str))
+
+
+_JSON_FAILURES = 100
 
 
 async def _status(args: argparse.Namespace) -> int:
