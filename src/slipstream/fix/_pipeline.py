@@ -113,7 +113,16 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class Pipeline(Generic[T]):
-    """A source, stages and a sink (see the module doc).
+    """A source, stages and a sink: streaming, resumable, nothing lost.
+
+    Each stage is an ``ss.stream`` with its own concurrency, rate, retry, breaker, timeout and
+    cache, chained to the next through a bounded buffer (stage 2 works while stage 1 produces;
+    memory stays bounded). A stage's ``setup`` runs once per run. The sink is a
+    ``BatchWriter``: rows are committed in batches and bad rows isolated. With a
+    ``Checkpoint``, an item is marked done only after the sink committed it, failures keep
+    their error, and a resumed run skips what is done. Every item carries an identity
+    (``ss.Item(key, source)``, read with ``ss.current_item()`` or in ``row=``), so values never
+    carry ids through the stages.
 
     Args:
         source: an iterable or async iterable of items, or a zero-argument callable returning

@@ -201,7 +201,17 @@ class _Core(Generic[R]):
 
 
 class BatchWriter(Generic[R]):
-    """Buffer rows and write them with ``await flush(rows)`` in batches (see the module doc).
+    """Buffer rows and write them with ``await flush(rows)`` in batches that lose nothing.
+
+    A flush starts when ``max_items`` rows are buffered, when the oldest has waited
+    ``max_delay_s``, and on exit; one at a time, one transaction each. A connection error
+    retries the batch; any other error is bad data: the batch is bisected, the good rows
+    written and each bad row reported (``failed``, ``on_failed``). Rows still unwritten at exit
+    are in ``unwritten`` and raised in ``FlushFailed``, never dropped. With the built-in flushes
+    (``ss.asyncpg_flush``, ``ss.sqlalchemy_flush``) each batch is written exactly once: a
+    marker commits with the rows, so a lost COMMIT reply is not written again (batches whose
+    outcome stayed unknown are in ``in_doubt``); a flush without ``batch_id`` gets
+    at-least-once.
 
     Args:
         flush: ``async flush(rows)`` or ``async flush(rows, batch_id=...)``: write the rows in
