@@ -342,16 +342,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_scan_parser(sub)
     sub.add_parser("demo", help="the annotation demo (see examples/annotation/run.py --help)")
+    helps = {
+        "run": "run a pipeline defined in a module; with a checkpoint, a run id that already "
+        "exists continues (items done are skipped), a new one starts from the first item",
+        "resume": "continue a run that was paused or interrupted: like run, but the run id "
+        "must already be in the checkpoint (a typo does not start a new run)",
+    }
     for name in ("run", "resume"):
-        p = sub.add_parser(name, help=f"{name} a pipeline defined in a module")
+        p = sub.add_parser(name, help=helps[name], description=helps[name])
         p.add_argument("target", help="module:attribute or file.py:attribute")
-        p.add_argument("--run-id", default=None, required=name == "resume")
-        p.add_argument("--no-progress", action="store_true")
+        p.add_argument(
+            "--run-id",
+            default=None,
+            required=name == "resume",
+            help="the run's id in the checkpoint (default: the pipeline's run_id)",
+        )
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
         if name == "run":
-            p.add_argument("--retry-failed", action="store_true")
+            p.add_argument(
+                "--retry-failed",
+                action="store_true",
+                help="run the items that failed in this run again (done items stay skipped)",
+            )
     p = sub.add_parser("status", help="what the checkpoint knows about a run")
-    p.add_argument("target")
-    p.add_argument("--run-id", default=None)
+    p.add_argument("target", help="module:attribute or file.py:attribute")
+    p.add_argument(
+        "--run-id",
+        default=None,
+        help="the run to show (default: the pipeline's run_id, else every run in the checkpoint)",
+    )
     try:
         if argv[:1] == ["demo"]:
             return _demo(argv[1:])
