@@ -1,7 +1,8 @@
-"""The main demo: seed 000's annotation job, naive against slipstream, at two shapes.
+"""The main demo: an annotation job (every asset x every JSON schema, classified by an LLM,
+stored in a database), written the naive way and with slipstream, at two shapes.
 
 1. Starts the OpenAI-compatible emulator on 127.0.0.1 (or uses ``--endpoint``).
-2. Seed 000's shape (8 assets x 2 schemas): ``naive.py`` then ``fast.py``.
+2. A small shape (8 assets x 2 schemas): ``naive.py`` then ``fast.py``.
 3. At scale (500 assets x 3 schemas): ``fast.py``; the naive loop would take minutes, so it
    runs on a sample of pairs and its time is extrapolated (the table says so).
 4. Checks every stored result against the emulator's deterministic answers, prints a
@@ -314,7 +315,11 @@ async def demo(args: argparse.Namespace) -> list[Column]:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").replace("``", "`"))
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(__doc__ or "").replace("``", "`"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--assets", type=int, default=0, help="one shape: this many assets")
     parser.add_argument(
         "--schemas", type=int, default=2, help="one shape: this many JSON schemas (default 2)"
