@@ -401,21 +401,34 @@ class TestBoundsAndInvalidation:
 
 class TestSync:
     def test_sync_function_single_flight_across_threads(self) -> None:
-        """20 threads missing one key at once run the sync function once."""
+        """20 threads missing one key together run the sync function once: the load is held
+        until the other 19 have joined its flight (counted), so they overlap for certain."""
         calls = []
+        release = threading.Event()
+        start = threading.Barrier(20)
 
         @ss.cached(ttl_s=60)
         def slow(x: int) -> int:
             calls.append(x)
-            time.sleep(0.05)
+            assert release.wait(10)
             return x * 2
 
+        def caller() -> None:
+            start.wait()
+            results.append(slow(4))
+
         results: list[int] = []
-        threads = [threading.Thread(target=lambda: results.append(slow(4))) for _ in range(20)]
+        threads = [threading.Thread(target=caller) for _ in range(20)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + 10
+        while slow.cache.statistics().joins < 19 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        stats = slow.cache.statistics()
+        release.set()
         for t in threads:
             t.join()
+        assert (1, 19) == (stats.misses, stats.joins)
         assert [8] * 20 == results
         assert [4] == calls
 

@@ -15,6 +15,7 @@ Run = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 class TestMonitor:
+    @pytest.mark.realtime
     def test_measure_block_decorator_and_errors(self, arun: Run) -> None:
         """measure() times with-blocks, async-with blocks and decorated calls, and counts
         the ones that raised."""
@@ -38,7 +39,7 @@ class TestMonitor:
             pass
         report = m.report()
         assert (2, 1) == (report["job"]["count"], report["job"]["errors"])
-        assert 0.02 <= report["block"]["p50_s"] < 0.2
+        assert 0.02 <= report["block"]["p50_s"] < 2.0  # real time: a busy machine is slower
         assert 1 == report["sync"]["count"]
 
     def test_quantiles_from_a_sketch_not_a_list(self) -> None:

@@ -369,7 +369,10 @@ def test_plan_names_the_rate_limited_bottleneck_and_advises_concurrency() -> Non
     assert "llm" in str(faster)
 
 
+@pytest.mark.realtime
 def test_plan_uses_the_last_runs_latency_and_refuses_without_one(arun: Run) -> None:
+    """plan() refuses before any run, then uses the last run's measured latency."""
+
     async def slow(n: int) -> int:
         await asyncio.sleep(0.01)
         return n
@@ -381,7 +384,7 @@ def test_plan_uses_the_last_runs_latency_and_refuses_without_one(arun: Run) -> N
         pipeline.plan(-1)
     report = arun(pipeline.run())
     plan = pipeline.plan(800)
-    assert 0.01 <= plan.stages[0].latency_s < 0.05
+    assert 0.01 <= plan.stages[0].latency_s < 0.5  # real time: generous on a busy machine
     assert 0 < report.ideal_s <= report.elapsed_s * 1.5
 
 
