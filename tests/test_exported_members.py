@@ -42,3 +42,19 @@ def test_exceptions_share_one_root() -> None:
 def test_version() -> None:
     """The version is exported."""
     assert 2 == slipstream.__version__.count(".")
+
+
+def test_no_signature_shows_an_object_address() -> None:
+    """A default sentinel reads as a name in signatures and help(), never `<object ...>`."""
+    import inspect
+
+    shown = []
+    for name in slipstream.__all__:
+        obj = getattr(slipstream, name)
+        try:
+            text = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            continue
+        if "object at 0x" in text:
+            shown.append(f"{name}{text}")
+    assert [] == shown

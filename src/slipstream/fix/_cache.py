@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 import os
@@ -53,7 +54,19 @@ __all__ = ["MISSING", "Cache", "CacheStatistics"]
 logger = logging.getLogger("slipstream.cache")
 P = ParamSpec("P")
 T = TypeVar("T")
-MISSING: Any = object()
+
+
+class _Missing(enum.Enum):
+    """The "argument not given" sentinel: it reads as ``MISSING`` in signatures and
+    ``help()``, not as ``<object object at 0x...>``, and pickles as itself."""
+
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing.MISSING
 _SQLITE_INVALIDATE = {
     "key": SQLiteStore.op_delete,
     "namespace": SQLiteStore.op_invalidate_namespace,
