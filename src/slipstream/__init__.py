@@ -35,6 +35,7 @@ from .fix import DaskRunner as DaskRunner
 from .fix import DataLoader as DataLoader
 from .fix import DataLoaderStatistics as DataLoaderStatistics
 from .fix import DirectorySource as DirectorySource
+from .fix import FailedItem as FailedItem
 from .fix import FileItem as FileItem
 from .fix import Item as Item
 from .fix import Limiter as Limiter
@@ -57,6 +58,7 @@ from .fix import RetryBudget as RetryBudget
 from .fix import RunReport as RunReport
 from .fix import RunStatus as RunStatus
 from .fix import Stage as Stage
+from .fix import StagePlan as StagePlan
 from .fix import StageReport as StageReport
 from .fix import Stream as Stream
 from .fix import Summary as Summary
@@ -117,6 +119,7 @@ __all__ = [
     "DataLoader",
     "DataLoaderStatistics",
     "DirectorySource",
+    "FailedItem",
     "FailedItems",
     "FileItem",
     "FlushFailed",
@@ -152,6 +155,7 @@ __all__ = [
     "Skip",
     "SlipstreamError",
     "Stage",
+    "StagePlan",
     "StageReport",
     "Stream",
     "Summary",

@@ -15,6 +15,7 @@ from ._cache import CacheStatistics as CacheStatistics
 from ._cached import CachedFunction as CachedFunction
 from ._cached import cached as cached
 from ._checkpoint import Checkpoint as Checkpoint
+from ._checkpoint import FailedItem as FailedItem
 from ._checkpoint import RunStatus as RunStatus
 from ._dask import DaskRunner as DaskRunner
 from ._dask import RemoteError as RemoteError
@@ -46,6 +47,7 @@ from ._registry import default_registry as default_registry
 from ._report import PipelineProgress as PipelineProgress
 from ._report import Plan as Plan
 from ._report import RunReport as RunReport
+from ._report import StagePlan as StagePlan
 from ._report import StageReport as StageReport
 from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
@@ -84,6 +86,7 @@ __all__ = [
     "DataLoader",
     "DataLoaderStatistics",
     "DirectorySource",
+    "FailedItem",
     "FileItem",
     "Item",
     "Limiter",
@@ -106,6 +109,7 @@ __all__ = [
     "RunReport",
     "RunStatus",
     "Stage",
+    "StagePlan",
     "StageReport",
     "Stream",
     "Summary",
