@@ -45,8 +45,8 @@ class TestPoolSettings:
 
         async def main() -> bool:
             registry = ss.Registry()
-            a = await registry.get("p", lambda s: [s.url], ss.PoolSettings("u"))
-            b = await registry.get("p", lambda s: [s.url], ss.PoolSettings("u"))
+            a = await registry.get("p", lambda s: [s.url], ss.PoolSettings(url="u"))
+            b = await registry.get("p", lambda s: [s.url], ss.PoolSettings(url="u"))
             return a is b
 
         assert vrun(main())

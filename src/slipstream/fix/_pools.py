@@ -25,7 +25,7 @@ from .._validate import check_int, check_seconds
 __all__ = ["PoolSettings"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PoolSettings:
     """Sizes and health settings of a connection pool.
 

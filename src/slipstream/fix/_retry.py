@@ -165,7 +165,7 @@ def _matcher(on: ExceptionFilter) -> Callable[[BaseException], bool]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Retry:
     """A retry policy. Immutable; share it freely (its ``budget`` is the one shared counter).
 

@@ -12,7 +12,7 @@ from collections.abc import (
     Callable,
 )
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from .._exceptions import Skip
@@ -110,6 +110,7 @@ class Stage:
     """
 
     fn: Callable[..., Any]
+    _: KW_ONLY  # everything after the function is named: Stage(fetch, concurrency=8)
     name: str = ""
     concurrency: int = 8
     rate: Rate | Limiter | None = None
