@@ -56,6 +56,7 @@ from .fix import Results as Results
 from .fix import Retry as Retry
 from .fix import RetryBudget as RetryBudget
 from .fix import RunReport as RunReport
+from .fix import RunState as RunState
 from .fix import RunStatus as RunStatus
 from .fix import Stage as Stage
 from .fix import StagePlan as StagePlan
@@ -151,6 +152,7 @@ __all__ = [
     "Retry",
     "RetryBudget",
     "RunReport",
+    "RunState",
     "RunStatus",
     "Skip",
     "SlipstreamError",

@@ -16,6 +16,7 @@ from ._cached import CachedFunction as CachedFunction
 from ._cached import cached as cached
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import FailedItem as FailedItem
+from ._checkpoint import RunState as RunState
 from ._checkpoint import RunStatus as RunStatus
 from ._dask import DaskRunner as DaskRunner
 from ._dask import RemoteError as RemoteError
@@ -107,6 +108,7 @@ __all__ = [
     "Retry",
     "RetryBudget",
     "RunReport",
+    "RunState",
     "RunStatus",
     "Stage",
     "StagePlan",

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from .._exceptions import CheckpointError
 from .._validate import check_seconds
@@ -55,6 +55,12 @@ _OWNER_COLUMNS = (("host", "TEXT"), ("pid", "INTEGER"), ("process", "TEXT"), ("h
 _MAX_CHAIN = 8  # causes shown per failure
 
 
+# A run's state: running (its process is alive, or was when last seen), paused (stopped by
+# pause() or a signal, resumable), finished, or interrupted (recorded as running, but the
+# process is gone: killed, crashed).
+RunState = Literal["running", "paused", "finished", "interrupted"]
+
+
 @dataclass(frozen=True, slots=True)
 class RunStatus:
     """Counts of one run's items by status, and the run's state.
@@ -66,7 +72,7 @@ class RunStatus:
     """
 
     run_id: str
-    state: str
+    state: RunState
     done: int
     failed: int
     skipped: int
@@ -210,18 +216,19 @@ def judge_state(
     updated: float,
     now: float,
     stale_s: float,
-) -> str:
+) -> RunState:
     """``state`` as recorded, or ``interrupted`` for a ``running`` run whose process is gone:
     on this machine (same boot and pid namespace) when the pid is not that process any more;
     from elsewhere when its heartbeat is older than ``stale_s``."""
+    recorded = cast(RunState, state)  # as the checkpoint stored it (one of RunState)
     if state != "running" or pid is None or heartbeat is None:
-        return state  # not running, or recorded by a version that kept no owner
+        return recorded  # not running, or recorded by a version that kept no owner
     if updated > heartbeat:
-        return state  # a writer that keeps no heartbeat took the run since: cannot tell
+        return recorded  # a writer that keeps no heartbeat took the run since: cannot tell
     machine, _, start = (process or "").rpartition("/")
     if machine and machine == _machine():
-        return state if _process_start(pid) == start else "interrupted"
-    return "interrupted" if now - heartbeat > stale_s else state
+        return recorded if _process_start(pid) == start else "interrupted"
+    return "interrupted" if now - heartbeat > stale_s else recorded
 
 
 class _Heartbeat:
@@ -584,7 +591,7 @@ class Checkpoint:
 
         self._heartbeats[run_id] = _Heartbeat(beat, self.heartbeat_s)
 
-    async def set_state(self, run_id: str, state: str) -> None:
+    async def set_state(self, run_id: str, state: RunState) -> None:
         """Record the run's state; any state but ``running`` ends its heartbeat here."""
         if state != "running":
             heartbeat = self._heartbeats.pop(run_id, None)

@@ -58,7 +58,7 @@ from .._validate import check_callable, check_int, check_seconds
 from ..prove._histogram import Histogram
 from ..prove._monitor import Monitor
 from ..prove._monitor import monitor as default_monitor
-from ._checkpoint import Checkpoint, describe_error, error_detail
+from ._checkpoint import Checkpoint, RunState, RunStatus, describe_error, error_detail
 from ._flow import stream
 from ._offload import offload
 from ._registry import Registry, default_registry
@@ -354,7 +354,9 @@ class Pipeline(Generic[T]):
                     await asyncio.shield(cp.set_state(self.run_id, "interrupted"))
             raise
         stopped = run.unwritten or run.source_error is not None or run.callback_error is not None
-        state = "interrupted" if stopped or run.cp_error else "paused" if run.paused else "finished"
+        state: RunState = (
+            "interrupted" if stopped or run.cp_error else "paused" if run.paused else "finished"
+        )
         if cp is not None:
             if run.cp_error is not None:
                 with contextlib.suppress(Exception):
@@ -421,7 +423,7 @@ class Pipeline(Generic[T]):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def status(self) -> Any:
+    async def status(self) -> RunStatus | None:
         """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run);
         a run recorded as running whose process is gone reads ``interrupted``."""
         if self.checkpoint is None:

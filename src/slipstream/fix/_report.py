@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ._checkpoint import format_failure
+from ._checkpoint import RunState, format_failure
 
 __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
 
@@ -88,7 +88,7 @@ class RunReport:
     """
 
     run_id: str
-    state: str
+    state: RunState
     ok: int
     failed: int
     skipped: int
