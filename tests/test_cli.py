@@ -182,7 +182,8 @@ class TestFailureReasonsInTheCommand:
             "  caused by: ConnectionResetError: peer reset"
         )
         failures = last_json(run.stdout)["failures"]
-        assert ["0", "fetch", expected] == failures[0]  # type: ignore[index]
+        first = failures[0]  # type: ignore[index]
+        assert ("0", "fetch", expected) == (first["key"], first["stage"], first["error"])
         assert "retry budget spent" in run.stderr  # the rendered report lists it too
         status = slipstream(tmp_path, "status", "nr.py:pipeline")
         assert 0 == status.returncode, status.stderr

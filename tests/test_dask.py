@@ -98,11 +98,11 @@ def test_a_worker_that_dies_fails_its_batch_and_the_rest_carries_on() -> None:
             return await asyncio.wait_for(ss.Pipeline(range(40), [stage]).run(), 60)
 
     report = asyncio.run(main())
-    failed = sorted(int(key) for key, _, _ in report.failures)
+    failed = sorted(int(f.key) for f in report.failures)
     assert 5 in failed  # the batch whose item killed its worker is failed, not lost
     assert len(failed) <= 10  # that batch and at most one more in flight to the same worker
     assert 40 == report.ok + report.failed
-    assert all("worker" in error.lower() for _, _, error in report.failures)
+    assert all("worker" in f.error.lower() for f in report.failures)
 
 
 class TestIdentityOnWorkers:
@@ -133,7 +133,9 @@ class TestIdentityOnWorkers:
         report = asyncio.run(main())
         assert (29, 1) == (report.ok, report.failed)
         assert sorted((f"d{i}", i, i) for i in range(30) if i != 7) == sorted(rows)
-        ((key, stage, error),) = report.failures
+        ((key, stage, error, _detail),) = (
+            (f.key, f.stage, f.error, f.detail) for f in report.failures
+        )
         assert ("d7", "whoami") == (key, stage)
         assert error.startswith(
             "TypeError: stage 'whoami' runs on Dask workers, and this item's value or source "

@@ -230,7 +230,7 @@ def test_bad_rows_at_the_sink_fail_alone(tmp_path: Path, arun: Run) -> None:
     )
     report = arun(pipeline.run())
     assert (50, 10) == (report.ok, report.failed)
-    assert {"sink"} == {stage for _, stage, _ in report.failures}
+    assert {"sink"} == {f.stage for f in report.failures}
     assert 50 == len(rows(db))
 
 

@@ -130,7 +130,7 @@ class TestCachedStagesKeepEveryIdentity:
             ).run()
         )
         assert (0, 10) == (report.ok, report.failed)
-        error = report.failures[0][2]
+        error = report.failures[0].error
         assert error.startswith("RuntimeError: current_item() in stage 'classify'")
         assert "HINT: build the sink's row from the identity with Pipeline(row=" in error
         assert {} == stored(db)
@@ -215,7 +215,9 @@ class TestRowBuilder:
 
         report = vrun(ss.Pipeline(range(6), [ss.Stage(abs)], sink, row=row).run())
         assert (5, 1) == (report.ok, report.failed)
-        assert [("3", "row", "ValueError: no row for 3")] == list(report.failures)
+        assert [("3", "row", "ValueError: no row for 3")] == [
+            (f.key, f.stage, f.error) for f in report.failures
+        ]
         assert [(str(i), i) for i in range(6) if i != 3] == sorted(out)
 
     def test_without_row_the_sink_gets_the_last_value(self, vrun: Run) -> None:

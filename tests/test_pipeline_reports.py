@@ -74,7 +74,8 @@ class TestFailureReasons:
             "  note: slipstream: gave up after 1 attempt(s): retry budget spent\n"
             "  caused by: ConnectionResetError: peer reset"
         )
-        assert ("doc-1", "fetch", expected) == report.failures[0]
+        first = report.failures[0]
+        assert ("doc-1", "fetch", expected) == (first.key, first.stage, first.error)
         assert expected == failures[0].error
         assert _checkpoint.format_failure("doc-1", "fetch", expected) in rendered(report)
         assert "retry budget spent" in rendered(report)

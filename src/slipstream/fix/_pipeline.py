@@ -58,7 +58,14 @@ from .._validate import check_callable, check_int, check_seconds
 from ..prove._histogram import Histogram
 from ..prove._monitor import Monitor
 from ..prove._monitor import monitor as default_monitor
-from ._checkpoint import Checkpoint, RunState, RunStatus, describe_error, error_detail
+from ._checkpoint import (
+    Checkpoint,
+    FailedItem,
+    RunState,
+    RunStatus,
+    describe_error,
+    error_detail,
+)
 from ._flow import stream
 from ._offload import offload
 from ._registry import Registry, default_registry
@@ -457,7 +464,7 @@ class _Run:
         self.ok = self.failed = self.skipped = self.already_done = self.unwritten = 0
         self.flushes = 0
         self.total: int | None = None
-        self.failures: list[tuple[str, str, str]] = []
+        self.failures: list[FailedItem] = []
         self.marks: dict[str, list[tuple[str, str, str, str]]] = {"failed": [], "skipped": []}
         self.bar: Any = None
         self.source_obj: Any = None
@@ -618,9 +625,10 @@ class _Run:
         else:
             self.failed += 1
             text = describe_error(exc)  # notes and causes too: the same text everywhere
-            if len(self.failures) < 100:
-                self.failures.append((key, stage, text))
-        self.marks[status].append((key, stage, text, error_detail(exc)))
+        detail = error_detail(exc)
+        if status != "skipped" and len(self.failures) < 100:
+            self.failures.append(FailedItem(key, stage, text, detail))
+        self.marks[status].append((key, stage, text, detail))
         if sum(len(v) for v in self.marks.values()) >= self.p.batch_size:
             await self.commit_marks()
         await self.report_progress()

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ._checkpoint import RunState, format_failure
+from ._checkpoint import FailedItem, RunState
 
 __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
 
@@ -83,8 +83,9 @@ class RunReport:
     of these. Items that failed without a call (an open breaker) cost nothing in it, so a run
     where most items failed fast is not "faster than ideal". ``ratio_to_ideal`` is
     ``elapsed_s / ideal_s``, None when the run made no call (nothing to compare).
-    ``failures`` holds ``(key, stage, error)`` for the first 100 failures, ``error`` as
-    ``describe_error`` writes it (the exception, its notes, its causes).
+    ``failures`` holds the first 100 failures as ``FailedItem(key, stage, error, detail)``,
+    ``error`` as ``describe_error`` writes it (the exception, its notes, its causes), the same
+    records the checkpoint keeps.
     """
 
     run_id: str
@@ -102,7 +103,7 @@ class RunReport:
     source_round_trips: int
     client_creations: int
     retries: int
-    failures: tuple[tuple[str, str, str], ...] = ()  # (key, stage, error), first 100
+    failures: tuple[FailedItem, ...] = ()  # the first 100
 
     @property
     def db_round_trips(self) -> int:
@@ -153,7 +154,7 @@ class RunReport:
         table.caption = self.summary()
         if not self.failures:
             return table
-        shown = [Text(format_failure(*f)) for f in self.failures[:10]]
+        shown = [Text(str(f)) for f in self.failures[:10]]
         if self.failed > len(shown):
             shown.append(Text(f"... and {self.failed - len(shown)} more failure(s)"))
         return Group(table, *shown)
