@@ -174,6 +174,7 @@ def _table(tp: Counter[str], fp: Counter[str], fn: Counter[str]) -> str:
 
 
 def test_markers_are_read_from_comments_only() -> None:
+    """A `# expect:` inside a string is not a marker; one in a comment is."""
     source = (
         b'EXAMPLE = "for x in xs: session.get(x)  # expect: SLP201"\n'
         b"doc = '''\n# expect: SLP203\n'''\n"
@@ -186,6 +187,7 @@ def test_markers_are_read_from_comments_only() -> None:
 
 
 def test_corpus_files_parse() -> None:
+    """Every corpus file but the deliberately broken ones parses."""
     bad = []
     for project in PROJECTS:
         for rel, path in _python_files(project):
@@ -201,6 +203,7 @@ def test_corpus_files_parse() -> None:
 
 
 def test_corpus_markers_are_consistent() -> None:
+    """Markers name known rules, and no line both expects and excludes one code."""
     problems = []
     for project in PROJECTS:
         expect, ok = markers(project)
@@ -220,6 +223,7 @@ def test_corpus_markers_are_consistent() -> None:
 
 
 def test_every_rule_has_positives_and_negatives() -> None:
+    """Each rule has at least 5 expected findings and 5 `# ok:` negatives in the corpus."""
     positives: Counter[str] = Counter()
     negatives: Counter[str] = Counter()
     for project in PROJECTS:
@@ -238,6 +242,8 @@ def test_every_rule_has_positives_and_negatives() -> None:
 
 
 def test_corpus_precision_and_recall() -> None:
+    """Per rule and overall, precision is at least 0.95 and recall at least 0.90 over the labelled
+    corpus."""
     tp: Counter[str] = Counter()
     fps: list[tuple[str, Finding]] = []
     fns: list[Marker] = []
@@ -283,6 +289,7 @@ def test_corpus_precision_and_recall() -> None:
 
 
 def test_no_finding_on_ok_lines() -> None:
+    """No finding of a code lands on a line marked `# ok:` for that code."""
     hits = []
     for project in PROJECTS:
         _, ok = markers(project)
@@ -301,6 +308,8 @@ def test_no_finding_on_ok_lines() -> None:
 
 
 def test_broken_files_are_errors_and_the_rest_is_scanned() -> None:
+    """The broken project's bad files are exactly the report's errors, each with a reason, and its
+    valid files are scanned."""
     for project, broken in BROKEN.items():
         report = scanned(project)
         errors = {e.path: e.reason for e in report.errors}

@@ -146,6 +146,8 @@ class TestSuppression:
 
 class TestFiltersAndArguments:
     def test_select_ignore_severity_exclude(self, tmp_path: Path) -> None:
+        """select, ignore (by code, name or prefix), min_severity and exclude each narrow the
+        findings."""
         write(tmp_path, CHAIN)
         write(
             tmp_path,
@@ -172,11 +174,13 @@ class TestFiltersAndArguments:
     def test_bad_arguments(
         self, tmp_path: Path, kwargs: dict[str, object], error: type[Exception], match: str
     ) -> None:
+        """Bad arguments raise ValueError or TypeError naming the parameter."""
         write(tmp_path, {"m.py": "x = 1\n"})
         with pytest.raises(error, match=match):
             scan_report(tmp_path, **kwargs)  # type: ignore[arg-type]
 
     def test_paths(self, tmp_path: Path) -> None:
+        """No paths is a TypeError; a path that does not exist is FileNotFoundError."""
         with pytest.raises(TypeError, match="'paths' must be a path"):
             scan_report([])
         with pytest.raises(FileNotFoundError, match="no such file or directory"):
@@ -192,6 +196,8 @@ class TestFiles:
         assert not marker.exists()
 
     def test_bad_files_are_reported_and_the_rest_scanned(self, tmp_path: Path) -> None:
+        """Python 2, NUL bytes, undecodable bytes and an oversized file are file errors with their
+        reason; the other files are still scanned."""
         write(tmp_path, CHAIN)
         (tmp_path / "py2.py").write_text("print 'hello'\n")
         (tmp_path / "nul.py").write_bytes(b"x = 1\x00\n")
@@ -207,11 +213,15 @@ class TestFiles:
         assert [("SLP203", "app/jobs.py", 6)] == codes(list(report.findings))
 
     def test_symlink_loop_does_not_hang(self, tmp_path: Path) -> None:
+        """A symlink pointing back up the tree is not followed: the scan ends and counts each
+        finding once."""
         write(tmp_path, CHAIN)
         (tmp_path / "app" / "loop").symlink_to(tmp_path, target_is_directory=True)
         assert 1 == len(scan(tmp_path, jobs=1))
 
     def test_default_excludes(self, tmp_path: Path) -> None:
+        """Virtualenvs, node_modules, build output, site-packages and hidden folders are skipped by
+        default."""
         for folder in (".venv", "venv", "node_modules", "build", ".hidden", "x/site-packages"):
             write(tmp_path, {f"{folder}/m.py": "import time\nasync def f():\n    time.sleep(1)\n"})
         assert 0 == scan_report(tmp_path, jobs=1).files
@@ -248,6 +258,7 @@ class TestCacheAndWorkers:
         assert (cache / ".gitignore").read_text() == "*\n"
 
     def test_a_damaged_cache_is_rebuilt(self, tmp_path: Path) -> None:
+        """A cache file that is not a pickle is ignored and rebuilt; the findings are the same."""
         project = write(tmp_path / "p", CHAIN)
         cache = tmp_path / "cache"
         first = scan(project, jobs=1, cache_dir=cache)
@@ -327,6 +338,7 @@ class TestProperties:
     @PROPERTY
     @given(source=programs())
     def test_noqa_on_every_reported_line_silences_all(self, tmp_path: Path, source: str) -> None:
+        """Adding `# noqa: CODE` on each reported line leaves no finding."""
         path = tmp_path / "m.py"
         path.write_text(source)
         found = scan(path, jobs=1)
@@ -347,6 +359,7 @@ class TestProperties:
 
 
 def test_scan_is_exported() -> None:
+    """`slipstream.scan` is the find package's `scan`."""
     import slipstream
 
     assert slipstream.scan is scan
@@ -417,6 +430,8 @@ class TestPrecisionOnRealShapes:
     """Shapes a hand review of real code found misread (distributed, redis, moto)."""
 
     def test_numeric_getaddrinfo_does_not_block(self, tmp_path: Path) -> None:
+        """getaddrinfo with AI_NUMERICHOST (here through a module constant) does no DNS and is not
+        reported; without it, it is."""
         write(
             tmp_path,
             {
@@ -436,6 +451,8 @@ class TestPrecisionOnRealShapes:
         assert [("SLP401", "m.py", 10)] == codes(scan(tmp_path, jobs=1))
 
     def test_a_branch_that_leaves_the_loop_runs_once(self, tmp_path: Path) -> None:
+        """Work in a loop branch that returns runs once, not per item; the same work on the loop's
+        path is reported."""
         write(
             tmp_path,
             {
@@ -453,6 +470,8 @@ class TestPrecisionOnRealShapes:
         assert [("SLP103", "m.py", 8)] == codes(scan(tmp_path, jobs=1))
 
     def test_a_union_of_a_sync_and_an_async_type_is_neither(self, tmp_path: Path) -> None:
+        """`httpx.Client | httpx.AsyncClient` is not read as the sync client; `httpx.Client | None`
+        is."""
         write(
             tmp_path,
             {
