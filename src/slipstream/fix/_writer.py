@@ -172,6 +172,15 @@ class _Core(Generic[R]):
         if not isinstance(exc, Exception) or (doubt and is_connection_error(exc)):
             self.in_doubt[batch_id] = list(rows)
 
+    def bisect(self, part: list[R], exc: Exception, todo: list[list[R]]) -> None:
+        """A batch failed on its data (not the connection): its halves go back on ``todo``, a
+        single row is reported bad. The one decision both writers drive."""
+        if len(part) > 1:
+            middle = len(part) // 2
+            todo += [part[middle:], part[:middle]]
+        else:
+            self.report_bad(part[0], exc)
+
     def report_bad(self, row: R, exc: Exception) -> None:
         self.failed.append((row, exc))
         if self.on_failed is not None:
@@ -388,12 +397,8 @@ class BatchWriter(Generic[R]):
                 except Exception as exc:
                     if is_connection_error(exc):
                         raise  # retries exhausted: the database, not the rows
-                    if len(part) > 1:
-                        middle = len(part) // 2
-                        todo += [part[middle:], part[:middle]]
-                    else:
-                        bad, part = part[0], []
-                        core.report_bad(bad, exc)
+                    failed, part = part, []
+                    core.bisect(failed, exc, todo)
                 part = []
         except BaseException:
             core.put_back(part, todo)
@@ -530,12 +535,8 @@ class SyncBatchWriter(Generic[R]):
                 except Exception as exc:
                     if is_connection_error(exc):
                         raise
-                    if len(part) > 1:
-                        middle = len(part) // 2
-                        todo += [part[middle:], part[:middle]]
-                    else:
-                        bad, part = part[0], []
-                        core.report_bad(bad, exc)
+                    failed, part = part, []
+                    core.bisect(failed, exc, todo)
                 part = []
         except BaseException:
             core.put_back(part, todo)
