@@ -526,3 +526,26 @@ def test_a_nonblocking_function_does_not_block(tmp_path: Path) -> None:
         },
     )
     assert [("SLP401", "m.py", 15)] == codes(scan(tmp_path, jobs=1))
+
+
+def test_user_invariant_knowledge_reaches_through_a_helper(tmp_path: Path) -> None:
+    """An `invariant` entry in `knowledge=` is followed through a helper like a built-in one:
+    the helper called in a loop with unchanging arguments is SLP103 at the call."""
+    write(
+        tmp_path,
+        {
+            "m.py": """
+            from vendor.schemas import compile_schema
+
+            def validator():
+                return compile_schema("order.json")
+
+            def check(orders):
+                for order in orders:
+                    validator().validate(order)
+            """
+        },
+    )
+    assert [] == scan(tmp_path, jobs=1)
+    found = scan(tmp_path, jobs=1, knowledge={"invariant": ["vendor.schemas.compile_schema"]})
+    assert [("SLP103", "m.py", 9)] == codes(found)

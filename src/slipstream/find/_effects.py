@@ -80,12 +80,10 @@ class Project:
         # Module names come from packages (the engine), so no suffix aliasing: aliasing
         # `socket` to a project's `redis/_parsers/socket.py` hid every socket call from the
         # knowledge table. What counts as the project is its top-level packages.
-        self.alias: dict[str, str] = {}
         self.tops = {m.partition(".")[0] for m in self.modules}
         self.tops.discard("builtins")
         self._canon: dict[str, str] = {}
         self._types: dict[Any, Resolved | None] = {}
-        self._kind: dict[str, str] = {}
         self.summary: dict[str, dict[str, Effect]] = {}
         self.per_item: set[str] = set()
         self.threaded: set[str] = set()
@@ -110,9 +108,9 @@ class Project:
             parts = dotted.split(".")
             for i in range(len(parts) - 1, 0, -1):
                 mod = ".".join(parts[:i])
-                real = mod if mod in self.modules else self.alias.get(mod)
-                if real is None:
+                if mod not in self.modules:
                     continue
+                real = mod
                 rest = parts[i:]
                 facts = self.modules[real]
                 target = facts.imports.get(rest[0])

@@ -308,7 +308,6 @@ class _FuncWalker:
         self._targets: dict[int, object] = {}
         self.guards: list[tuple[Any, ...]] = []  # absent-state checks the walk is inside
         self.inner: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # functions defined in it
-        self.with_names: set[str] = set()
         self.io_names: set[str] = set()  # locals assigned from an await or a blocking call
         self.strings: dict[str, str] = {}
         self.locals: set[str] = set(env)
@@ -569,7 +568,7 @@ class _FuncWalker:
                 node = node.value
             elif isinstance(node, ast.Call):
                 t = self.target_of(node.func)
-                if t is not None and t[0] == "name" and FUNCTIONS.get(t[1]) == "blocking":
+                if t is not None and t[0] == "name" and self.mod.kfunctions.get(t[1]) == "blocking":
                     return True
                 if not isinstance(node.func, ast.Attribute):
                     return False
@@ -583,9 +582,6 @@ class _FuncWalker:
             if c.qualname == self.f.cls:
                 c.attrs.setdefault(attr, vt)
                 return
-        self.pending_attrs.setdefault(attr, vt)
-
-    pending_attrs: dict[str, TypeRef]
 
     def usage(self, key: tuple[str, ...], event: str) -> None:
         if self.node.name in ("<module>", "__init_subclass__", "__set_name__"):
@@ -634,8 +630,6 @@ class _FuncWalker:
             if item.optional_vars is not None:
                 vt = self.type_of(ce)
                 self.store(item.optional_vars, None, vt)
-                if isinstance(item.optional_vars, ast.Name):
-                    self.with_names.add(item.optional_vars.id)
         if locked:
             self.lock += 1
             if isinstance(s, ast.AsyncWith) or True:
@@ -894,7 +888,7 @@ class _FuncWalker:
                 return  # a method of an unannotated parameter: nothing can ever resolve it
         loop = self.loop_stack[-1] if self.loop_stack else None
         # invariance only matters for calls of a named function or class (SLP103)
-        invariant_kind = FUNCTIONS.get(dotted) == "invariant" if dotted else False
+        invariant_kind = self.mod.kfunctions.get(dotted) == "invariant" if dotted else False
         arg_names = _names_in(node) if loop is not None or invariant_kind else set()
         invariant = loop is None or not (arg_names & loop[1])
         # invariant work a caller's loop repeats: its inputs come from the helper's
@@ -1333,7 +1327,6 @@ class _Extractor:
         top = _FuncWalker.__new__(_FuncWalker)
         fake = Func(f"{mod.module}.<module>", "<module>", 1, False, None, False, False, False, None)
         top.__init__(mod, fake, ast.FunctionDef(name="<module>", body=[]), {}, {})  # type: ignore[misc, call-arg]
-        top.pending_attrs = {}
         for s in _flatten(body):
             if isinstance(s, (ast.Assign, ast.AnnAssign)):
                 for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
@@ -1485,7 +1478,6 @@ class _Extractor:
             if type(s) in (ast.FunctionDef, ast.AsyncFunctionDef):
                 nested[s.name] = f"{qual}.{s.name}"  # type: ignore[attr-defined]
         walker = _FuncWalker(mod, func, node, env, nested)
-        walker.pending_attrs = {}
         walker.run()
         mod.functions.append(func)
         for s in walker.inner:

@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["EFFECTS", "Knowledge", "extended"]
+__all__ = ["Knowledge", "extended"]
 
-# Effect kinds. "io" is awaited network I/O (HTTP, LLM, object storage) that could overlap.
-EFFECTS = ("query", "write", "commit", "client", "blocking", "io", "invariant", "sql")
-# "sql": a query or a write, decided by the statement text (SELECT vs INSERT/UPDATE/DELETE).
 
 # -- types -------------------------------------------------------------------------------------
 # A type is a short name. CONSTRUCTORS: a callable's dotted name -> the type its call returns.
