@@ -1,5 +1,5 @@
-"""The static scanner (``slipstream.find.scan_report``) on real code nobody here wrote, side by
-side with ``ast.parse`` alone and with ruff on the same files.
+"""The static scanner (``slipstream scan``) on real code nobody here wrote, side by side
+with ``ast.parse`` alone and with ruff on the same files.
 
 The corpus is the packages installed in this interpreter's site-packages (--quick: sqlalchemy,
 starlette, httpx, distributed, about 340,000 lines; full: about 25 packages, about 1,000,000
@@ -26,7 +26,7 @@ Figures (last line, JSON):
                            the scanner's findings per rule code, per 1,000 lines, and the
                            files it could not scan.
   peak_mb / import_mb      the cold jobs=1 scan process's peak RSS (ru_maxrss), and the same
-                           just after ``import slipstream.find``, before the scan.
+                           just after ``import slipstream._impl.scan``, before the scan.
   files / lines            what the scanner scanned.
 
 Run: python benchmarks/bench_scan.py --quick
@@ -110,7 +110,7 @@ def child_parse(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_scan(spec: dict[str, Any]) -> dict[str, Any]:
     """One ``scan_report`` call, timed alone; the process's peak RSS after it."""
-    from slipstream.find import scan_report
+    from slipstream._impl.scan import scan_report
 
     import_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -155,7 +155,7 @@ def in_fresh_process(spec: dict[str, Any]) -> dict[str, Any]:
 def copy_corpus(packages: tuple[str, ...], into: Path) -> tuple[list[str], list[Path]]:
     """Copy each installed package's ``.py`` files (the files the scanner would pick: hidden
     and excluded folders skipped) into ``into``; the packages found and the copied files."""
-    from slipstream.find._engine import DEFAULT_EXCLUDES
+    from slipstream._impl.scan.engine import DEFAULT_EXCLUDES
 
     site = Path(sysconfig.get_paths()["purelib"])
     found: list[str] = []

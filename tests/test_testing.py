@@ -8,7 +8,7 @@ import time
 import pytest
 
 from slipstream import testing
-from slipstream._settings import testing_state
+from slipstream._impl.core.settings import testing_state
 
 
 class TestVirtualClock:

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
-from . import _settings
-from ._settings import testing_state
-from ._validate import check_int, check_seconds
+from ._impl.core import clock as _clock
+from ._impl.core.checks import check_int, check_seconds
+from ._impl.core.settings import testing_state
 
 __all__ = [
     "FakeClock",
@@ -32,7 +32,7 @@ __all__ = [
     "set_testing",
 ]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def set_testing(enabled: bool, *, attempts: int = 1) -> None:
@@ -104,19 +104,19 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
 
 def run(
-    main: Coroutine[Any, Any, T], *, virtual_clock: bool = False, debug: bool | None = None
-) -> T:
+    main: Coroutine[Any, Any, _T], *, virtual_clock: bool = False, debug: bool | None = None
+) -> _T:
     """``asyncio.run`` with an optional virtual clock (which also drives cache expiry)."""
     if not virtual_clock:
         with asyncio.Runner(debug=debug) as runner:
             return runner.run(main)
     with asyncio.Runner(debug=debug, loop_factory=VirtualClockLoop) as runner:
-        previous = _settings.clock
-        _settings.clock = runner.get_loop().time  # the cache's expiry clock follows the loop
+        previous = _clock.clock
+        _clock.clock = runner.get_loop().time  # the cache's expiry clock follows the loop
         try:
             return runner.run(main)
         finally:
-            _settings.clock = previous
+            _clock.clock = previous
 
 
 @asynccontextmanager
@@ -124,7 +124,7 @@ async def loop_never_blocked(max_s: float = 0.05) -> AsyncIterator[Any]:
     """Fail (``AssertionError``) if the event loop is blocked longer than ``max_s`` inside the
     block; the message names the blocking line of your code (and the library call it was
     inside) or, when busy threads starved the loop, those threads. Real time: keep it short."""
-    from .prove import BlockReport, LoopWatch
+    from ._impl.loop.watch import BlockReport, LoopWatch
 
     max_s = check_seconds("max_s", max_s)
     reports: list[BlockReport] = []

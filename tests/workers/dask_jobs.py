@@ -56,7 +56,7 @@ def crash_on_five(n: int) -> int:
 
 def whoami(n: int) -> tuple[str, Any, int]:
     """The identity the worker sees for this call: the engine ships it with the value."""
-    from slipstream.fix._stage import current_item
+    from slipstream._impl.pipeline.stage import current_item
 
     item = current_item()
     return (item.key, item.source["id"], n)

@@ -1,0 +1,1 @@
+"""cache: ``Cache`` and ``@cached`` with single flight, over memory, SQLite or Redis stores."""

@@ -1,0 +1,1 @@
+"""clients: create expensive clients once (``Registry``) and size their pools (``PoolSettings``)."""

@@ -1,0 +1,195 @@
+"""Every error slipstream raises on its own account.
+
+The tree is shallow on purpose::
+
+    SlipstreamError
+     ├── CircuitOpen          a breaker refused the call (fast, no call was made)
+     ├── InputError           the input iterable raised midway; carries the outcomes so far
+     ├── ItemCancelled        an item's call raised CancelledError while its map was not cancelled
+     ├── FailedItems          an ExceptionGroup of every failed item, on request
+     ├── RegistryClosed       a closed registry was asked for a client (also a RuntimeError)
+     ├── FlushFailed          a batch writer could not write some rows; carries them
+     ├── CommitOutcomeUnknown a COMMIT's reply was lost and could not be checked (also a
+     │                        ConnectionError; defined in core/transient.py)
+     ├── TaskSetFull          a TaskSet with policy="reject" was full
+     ├── CheckpointError      a checkpoint store is unusable (damaged, foreign, unreachable)
+     ├── PipelineError        a pipeline cannot start (a bad sink, source or endpoint)
+     ├── RemoteError          a Dask worker's exception that could not travel back as itself
+     └── Skip                 raised by a stage: record the item as skipped, with a reason
+
+Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
+errors raised by user functions are carried as they are (never wrapped) inside outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .outcome import Outcome
+
+__all__ = [
+    "CheckpointError",
+    "CircuitOpen",
+    "FailedItems",
+    "FlushFailed",
+    "InputError",
+    "ItemCancelled",
+    "PipelineError",
+    "RegistryClosed",
+    "RemoteError",
+    "Skip",
+    "SlipstreamError",
+    "TaskSetFull",
+]
+
+
+class SlipstreamError(Exception):
+    """Base class of the errors slipstream raises itself."""
+
+
+class CircuitOpen(SlipstreamError):
+    """A circuit breaker refused a call because the protected service is failing.
+
+    Attributes:
+        name: the breaker's name.
+        retry_after_s: seconds until the breaker lets a probe through (0 when half-open and a
+            probe is already in flight).
+    """
+
+    def __init__(self, name: str, retry_after_s: float) -> None:
+        # Raised on the fast-fail path: keep it cheap, format the message only when shown.
+        super().__init__(name, retry_after_s)
+        self.name = name
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return f"circuit {self.name!r} is open; next probe in {self.retry_after_s:.3f}s"
+
+
+class InputError(SlipstreamError):
+    """The input iterable raised while being read.
+
+    The original exception is ``__cause__``. ``outcomes`` holds one outcome for every item taken
+    before the failure, so no work is lost.
+    """
+
+    def __init__(self, cause: BaseException, outcomes: Sequence[Outcome[Any, Any]] = ()) -> None:
+        self.outcomes = list(outcomes)
+        super().__init__(
+            f"the input iterable raised {type(cause).__name__}: {cause} "
+            f"(after {len(self.outcomes)} items were taken; their outcomes are kept)"
+        )
+        self.__cause__ = cause
+
+
+class ItemCancelled(SlipstreamError):
+    """An item's call raised ``CancelledError`` although nobody cancelled the map: it awaited
+    something that someone else cancelled (a shared future, a task it did not own).
+
+    That is the item's failure, not the map's cancellation, so it is this item's outcome; the
+    original ``CancelledError`` is ``__cause__``. It is wrapped (the one exception to "carried
+    as it is") because re-raising a bare ``CancelledError`` from ``outcome.value`` would read as
+    the *caller's* cancellation to ``TaskGroup`` and ``asyncio.timeout``, and an
+    ``ExceptionGroup`` (``FailedItems``) cannot hold it.
+    """
+
+    def __init__(self, cause: BaseException | None = None) -> None:
+        text = f": {cause}" if cause is not None and str(cause) else ""
+        super().__init__(f"the call raised CancelledError{text}, but the map was not cancelled")
+        self.__cause__ = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), ())
+
+
+class FailedItems(ExceptionGroup[Exception], SlipstreamError):
+    """All failures of a map, raised on request (``Results.raise_failures()``).
+
+    ``outcomes`` holds the failed outcomes, aligned with ``exceptions``.
+    """
+
+    outcomes: list[Outcome[Any, Any]]
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], outcomes: Sequence[Outcome[Any, Any]]
+    ) -> FailedItems:
+        self = super().__new__(cls, message, exceptions)
+        self.outcomes = list(outcomes)
+        return self
+
+    def __init__(
+        self, message: str, exceptions: Sequence[Exception], outcomes: Sequence[Outcome[Any, Any]]
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> FailedItems:  # type: ignore[override]  # keep our type on split()
+        keep = {id(e) for e in excs}
+        return FailedItems(self.message, excs, [o for o in self.outcomes if id(o.error) in keep])
+
+
+class RegistryClosed(SlipstreamError, RuntimeError):
+    """A closed ``Registry`` was asked for a client."""
+
+    def __init__(self, registry: str, name: str) -> None:
+        self.registry = registry
+        self.name = name
+        super().__init__(f"registry {registry!r} is closed; cannot provide {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.registry, self.name))
+
+
+class FlushFailed(SlipstreamError):
+    """A batch writer could not write some rows (the database stayed unreachable).
+
+    ``rows`` holds them, in order, to retry or store elsewhere; ``__cause__`` is the last error.
+    """
+
+    def __init__(self, rows: Sequence[Any], cause: BaseException | None) -> None:
+        self.rows = list(rows)
+        reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        super().__init__(f"{len(self.rows)} row(s) were not written{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.rows, None))
+
+
+class TaskSetFull(SlipstreamError):
+    """``TaskSet.spawn`` with ``policy="reject"`` while ``limit`` tasks run."""
+
+
+class CheckpointError(SlipstreamError):
+    """A checkpoint store cannot be used: the file is not a checkpoint, is damaged, has another
+    format, or the database is unreachable. The store is never reset to get past this."""
+
+
+class PipelineError(SlipstreamError):
+    """A pipeline cannot start: its sink, source or a stage's preflight check failed. Raised
+    before any item is taken, so nothing is half done."""
+
+
+class Skip(SlipstreamError):
+    """Raise from a stage to record the item as skipped (not failed) with ``reason``: a
+    missing asset, an empty document. Skipped items are not retried."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class RemoteError(SlipstreamError):
+    """An exception raised on a worker that could not travel back as itself (not picklable).
+
+    ``type_name`` and ``detail`` keep what it said; the message starts with the type's name.
+    """
+
+    def __init__(self, type_name: str, message: str, detail: str = "") -> None:
+        self.type_name = type_name
+        self.detail = detail
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        message = str(self).removeprefix(f"{self.type_name}: ")
+        return (type(self), (self.type_name, message, self.detail))

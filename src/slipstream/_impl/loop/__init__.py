@@ -1,0 +1,4 @@
+"""loop: keep the event loop responsive.
+
+Offload blocking work, own background tasks (``TaskSet``), and watch for stalls (``LoopWatch``).
+"""

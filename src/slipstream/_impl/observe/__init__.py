@@ -1,0 +1,1 @@
+"""observe: measuring what the fixes buy; histograms, the monitor, progress, ASGI timing."""

@@ -1,0 +1,160 @@
+"""What a pipeline tells: ``Plan`` (before a run), ``PipelineProgress`` (during), ``RunReport``
+and ``StageReport`` (after)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .checkpoint import FailedItem, RunState
+
+__all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class StagePlan:
+    name: str
+    latency_s: float
+    concurrency: int
+    rate_per_s: float | None
+    throughput_per_s: float
+    busy_s: float
+    suggested_concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """``Pipeline.plan``'s estimate: the makespan, the bottleneck, and what to change."""
+
+    n_items: int
+    makespan_s: float
+    bottleneck: str
+    stages: tuple[StagePlan, ...]
+    advice: tuple[str, ...]
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.n_items} items: about {self.makespan_s:.2f} s, bottleneck {self.bottleneck!r}"
+        ]
+        for s in self.stages:
+            rate = f", rate {s.rate_per_s:g}/s" if s.rate_per_s else ""
+            lines.append(
+                f"  {s.name}: {s.latency_s * 1000:.1f} ms x {s.concurrency} in flight{rate} -> "
+                f"{s.throughput_per_s:.1f}/s"
+            )
+        lines.extend(f"  advice: {a}" for a in self.advice)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class StageReport:
+    name: str
+    ok: int
+    failed: int
+    skipped: int
+    calls: int
+    retries: int
+    mean_s: float
+    p50_s: float
+    p95_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineProgress:
+    """Passed to ``on_progress``: where the run stands (JSON-friendly via ``asdict``)."""
+
+    run_id: str
+    ok: int
+    failed: int
+    skipped: int
+    already_done: int
+    total: int | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could
+    not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint).
+
+    ``ideal_s`` is the least time the work this run did could take: for each stage, the sum of
+    its calls' durations over its concurrency (or its calls over its rate limit), the largest
+    of these. Items that failed without a call (an open breaker) cost nothing in it, so a run
+    where most items failed fast is not "faster than ideal". ``ratio_to_ideal`` is
+    ``elapsed_s / ideal_s``, None when the run made no call (nothing to compare).
+    ``failures`` holds the first 100 failures as ``FailedItem(key, stage, error, detail)``,
+    ``error`` as ``describe_error`` writes it (the exception, its notes, its causes), the same
+    records the checkpoint keeps.
+    """
+
+    run_id: str
+    state: RunState
+    ok: int
+    failed: int
+    skipped: int
+    already_done: int
+    unwritten: int
+    elapsed_s: float
+    ideal_s: float
+    stages: tuple[StageReport, ...]
+    sink_flushes: int
+    checkpoint_writes: int
+    source_round_trips: int
+    client_creations: int
+    retries: int
+    failures: tuple[FailedItem, ...] = ()  # the first 100
+
+    @property
+    def db_round_trips(self) -> int:
+        """Transactions against databases: sink flushes, checkpoint writes, source reads."""
+        return self.sink_flushes + self.checkpoint_writes + self.source_round_trips
+
+    @property
+    def ratio_to_ideal(self) -> float | None:
+        """``elapsed_s / ideal_s`` (>= 1 up to clock resolution); None without any call."""
+        return self.elapsed_s / self.ideal_s if self.ideal_s > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["db_round_trips"] = self.db_round_trips
+        out["ratio_to_ideal"] = self.ratio_to_ideal
+        return out
+
+    def summary(self) -> str:
+        """The one-line totals under the table (also without rich)."""
+        ratio = self.ratio_to_ideal
+        ideal = "ideal n/a" if ratio is None else f"ideal {self.ideal_s:.2f} s ({ratio:.2f}x)"
+        return (
+            f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
+            f"{self.already_done}; {self.client_creations} client creations, "
+            f"{self.db_round_trips} database round trips; {ideal}"
+        )
+
+    def render(self) -> Any:
+        """A rich table of the run, and its first failures (needs the ``rich`` extra)."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"run {self.run_id}: {self.state} in {self.elapsed_s:.2f} s")
+        for col in ("stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"):
+            table.add_column(col, justify="left" if col == "stage" else "right")
+        for s in self.stages:
+            table.add_row(
+                s.name,
+                str(s.ok),
+                str(s.failed),
+                str(s.skipped),
+                str(s.calls),
+                str(s.retries),
+                f"{s.p50_s * 1000:.1f}",
+                f"{s.p95_s * 1000:.1f}",
+            )
+        table.caption = self.summary()
+        if not self.failures:
+            return table
+        shown = [Text(str(f)) for f in self.failures[:10]]
+        if self.failed > len(shown):
+            shown.append(Text(f"... and {self.failed - len(shown)} more failure(s)"))
+        return Group(table, *shown)

@@ -1,0 +1,44 @@
+"""Histogram: quantiles within the stated error, bounded memory, and clear errors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import slipstream as ss
+
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+class TestHistogram:
+    @given(
+        samples=st.lists(st.floats(1e-5, 1e3, allow_nan=False), min_size=1, max_size=500),
+        q=st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
+    )
+    def test_quantiles_within_the_stated_error(self, samples: list[float], q: float) -> None:
+        """Any samples: each quantile is within 1% of the true sample quantile."""
+        h = ss.Histogram(relative_error=0.01)
+        for x in samples:
+            h.add(x)
+        true = sorted(samples)[math.floor(q * (len(samples) - 1))]
+        assert abs(h.quantile(q) - true) <= 0.01 * true * 1.0001
+
+    def test_memory_is_bounded_by_range_not_count(self) -> None:
+        """A million samples between 1 us and 1 h use about a thousand buckets."""
+        h = ss.Histogram()
+        for i in range(1_000_000):
+            h.add(1e-6 * (1.0001 ** (i % 150_000)))
+        assert 1_000_000 == h.count
+        assert len(h) < 1200
+
+    def test_bad_arguments(self) -> None:
+        """relative_error outside (0, 1) and q outside [0, 1] are named."""
+        with pytest.raises(ValueError, match="'relative_error'"):
+            ss.Histogram(relative_error=0)
+        with pytest.raises(ValueError, match="'q'"):
+            ss.Histogram().quantile(1.5)
