@@ -62,7 +62,7 @@ STATE: dict[str, Any] = {"done": True, "culprits": [], "lag_p99_ms": 0.0}
 async def pipeline(mode: str, db: str) -> None:
     STATE.update(done=False, culprits=[], lag_p99_ms=0.0)
     async with ss.LoopWatch(
-        threshold_s=0.05, on_block=lambda r: STATE["culprits"].append(r.function)
+        slow_s=0.05, on_block=lambda r: STATE["culprits"].append(r.function)
     ) as watch:
         await asyncio.sleep(0.2)  # let the client see the idle baseline too
         if mode == "naive":
@@ -74,13 +74,13 @@ async def pipeline(mode: str, db: str) -> None:
             pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
             try:
                 await ss.chunked_delete(
-                    pool, "cache", where="ns = $1", params=("genes",), chunk_size=2000
+                    pool, "cache", where="ns = $1", params=("genes",), batch_size=2000
                 )
             finally:
                 await pool.close()
             await ss.offload(refresh_materialized_view, 2.0, kind="process")
         else:
-            await ss.chunked_delete(db, "cache", where="ns = ?", params=("genes",), chunk_size=2000)
+            await ss.chunked_delete(db, "cache", where="ns = ?", params=("genes",), batch_size=2000)
             await ss.offload(refresh_materialized_view, 2.0, kind="process")
         await asyncio.sleep(0.2)
     STATE.update(done=True, lag_p99_ms=watch.statistics().lag_p99_s * 1000)

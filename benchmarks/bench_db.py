@@ -139,7 +139,7 @@ def lookup_sqlite(path: Path) -> dict[str, float]:
         return fetch("org", "code", codes)
 
     async def batched() -> None:
-        p, o = ss.DataLoader(people, max_batch_size=900), ss.DataLoader(orgs, max_batch_size=900)
+        p, o = ss.DataLoader(people, batch_size=900), ss.DataLoader(orgs, batch_size=900)
 
         async def one(i: int) -> None:
             person = await p.load(i)
@@ -182,7 +182,7 @@ async def writes_pg(rows: int, per_row: int) -> dict[str, float]:
 
         async def writer_run(flush: Any = flush) -> float:
             t0 = time.perf_counter()
-            async with ss.BatchWriter(flush, max_items=20_000, max_pending=60_000) as w:
+            async with ss.BatchWriter(flush, batch_size=20_000, max_pending=60_000) as w:
                 await w.add_many(data)
             rate = rows / (time.perf_counter() - t0)
             await pool.execute(f"TRUNCATE {table}")
@@ -208,7 +208,7 @@ async def writes_pg(rows: int, per_row: int) -> dict[str, float]:
 
         upsert = ss.asyncpg_flush(pool, table, ["id", "label", "score"], conflict=["id"])
         t0 = time.perf_counter()
-        async with ss.BatchWriter(upsert, max_items=2_000) as w:
+        async with ss.BatchWriter(upsert, batch_size=2_000) as w:
             await w.add_many(data)
         upsert_rate = rows / (time.perf_counter() - t0)
     finally:
@@ -240,7 +240,7 @@ async def copy_under_kills(rows: int, kills: int) -> dict[str, int]:
         PG_URL, min_size=1, max_size=2, server_settings={"application_name": application}
     )
     patient = ss.Retry(
-        attempts=100, on=ss.is_connection_error, initial_s=0.005, max_delay_s=0.05, deadline_s=60
+        attempts=100, on=ss.is_connection_error, initial_s=0.005, max_backoff_s=0.05, deadline_s=60
     )
     flush = ss.asyncpg_flush(pool, table, ["id", "label"], marker_table=f"{table}_marks")
     rnd, killed, unwritten, done = random.Random(8), [0], 0, asyncio.Event()
@@ -261,7 +261,7 @@ async def copy_under_kills(rows: int, kills: int) -> dict[str, int]:
     task = asyncio.ensure_future(killer())
     try:
         try:
-            async with ss.BatchWriter(flush, max_items=500, retry=patient) as w:
+            async with ss.BatchWriter(flush, batch_size=500, retry=patient) as w:
                 for i in range(0, rows, 100):
                     await w.add_many((j, "x") for j in range(i, min(rows, i + 100)))
                     await asyncio.sleep(0.003)
@@ -301,7 +301,7 @@ def writes_sqlite(path: Path, rows: int, per_row: int) -> dict[str, float]:
             conn.executemany("INSERT INTO w VALUES (?, ?, ?)", batch)
 
     t0 = time.perf_counter()
-    with ss.SyncBatchWriter(flush, max_items=10_000) as w:
+    with ss.SyncBatchWriter(flush, batch_size=10_000) as w:
         w.add_many(data)
     writer_rate = rows / (time.perf_counter() - t0)
     conn.execute("DELETE FROM w")
@@ -360,7 +360,7 @@ def loader_cost(n: int) -> dict[str, float]:
 
     return {
         "dataloader_us_per_key": min(
-            cpu(lambda: ss.DataLoader(batch, max_batch_size=100_000)) for _ in range(3)
+            cpu(lambda: ss.DataLoader(batch, batch_size=100_000)) for _ in range(3)
         ),
         "aiodataloader_us_per_key": min(cpu(lambda: AioDataLoader(batch)) for _ in range(3)),
         "batches_over_ideal": batches(lambda f: ss.DataLoader(f)) / 1,

@@ -177,13 +177,13 @@ def test_every_numeric_parameter_is_found() -> None:
     found = {(c, p) for c, p, _ in CASES}
     for expected in [
         ("Retry", "initial_s"),
-        ("Retry", "max_delay_s"),
+        ("Retry", "max_backoff_s"),
         ("Retry", "deadline_s"),
         ("Cache", "stale_ttl_s"),
-        ("DataLoader", "max_delay_s"),
-        ("BatchWriter", "max_delay_s"),
+        ("DataLoader", "max_wait_s"),
+        ("BatchWriter", "max_wait_s"),
         ("CircuitBreaker", "min_calls"),
-        ("LoopWatch", "threshold_s"),
+        ("LoopWatch", "slow_s"),
     ]:
         assert expected in found
 

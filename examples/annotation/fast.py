@@ -222,7 +222,7 @@ def build(
         attempts=settings.attempts,
         on=is_retryable,
         initial_s=0.05,
-        max_delay_s=2.0,
+        max_backoff_s=2.0,
     )
     if is_postgres(settings.db):
         pool_holder: dict[str, Any] = {}

@@ -128,7 +128,7 @@ async def loop_never_blocked(max_s: float = 0.05) -> AsyncIterator[Any]:
 
     max_s = check_seconds("max_s", max_s)
     reports: list[BlockReport] = []
-    watch = LoopWatch(threshold_s=max_s, interval_s=max_s / 4, on_block=reports.append)
+    watch = LoopWatch(slow_s=max_s, interval_s=max_s / 4, on_block=reports.append)
     async with watch:
         yield watch
     lag = watch.statistics().lag_max_s

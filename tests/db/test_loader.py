@@ -79,12 +79,12 @@ class TestBatching:
             runner.run(main())
         assert 1 == len(rec.batches)
 
-    def test_split_at_max_batch_size(self, vrun: Run) -> None:
-        """25 keys with max_batch_size 10 make batches of 10, 10 and 5."""
+    def test_split_at_batch_size(self, vrun: Run) -> None:
+        """25 keys with batch_size 10 make batches of 10, 10 and 5."""
         rec = Recorder()
 
         async def main() -> ss.DataLoaderStatistics:
-            loader = ss.DataLoader(rec, max_batch_size=10)
+            loader = ss.DataLoader(rec, batch_size=10)
             await loader.load_many(range(25))
             return loader.statistics()
 
@@ -93,11 +93,11 @@ class TestBatching:
         assert (3, 25, {8: 1, 16: 2}) == (stats.batches, stats.keys, stats.batch_sizes)
 
     def test_max_delay_window(self, vrun: Run) -> None:
-        """With max_delay_s, a load 5 ms after the first still joins a 10 ms window."""
+        """With max_wait_s, a load 5 ms after the first still joins a 10 ms window."""
         rec = Recorder()
 
         async def main() -> None:
-            loader = ss.DataLoader(rec, max_delay_s=0.01)
+            loader = ss.DataLoader(rec, max_wait_s=0.01)
 
             async def late() -> int:
                 await asyncio.sleep(0.005)
@@ -242,8 +242,8 @@ class TestResults:
                 await loader.load("1")  # type: ignore[arg-type]
 
         vrun(main())
-        with pytest.raises(ValueError, match="'max_batch_size'"):
-            ss.DataLoader(Recorder(), max_batch_size=0)
+        with pytest.raises(ValueError, match="'batch_size'"):
+            ss.DataLoader(Recorder(), batch_size=0)
         with pytest.raises(TypeError, match="'batch_fn'"):
             ss.DataLoader(42)  # type: ignore[arg-type]
 
@@ -259,11 +259,11 @@ class TestProperties:
         self, keys: list[int], waits: list[int], max_batch: int
     ) -> None:
         """Any keys, any 0-3 unrelated awaits: every load gets its own value, and the batches
-        are exactly ceil(unique keys / max_batch_size)."""
+        are exactly ceil(unique keys / batch_size)."""
         rec = Recorder()
 
         async def main() -> list[int]:
-            loader = ss.DataLoader(rec, max_batch_size=max_batch)
+            loader = ss.DataLoader(rec, batch_size=max_batch)
 
             async def one(i: int, key: int) -> int:
                 for _ in range(waits[i]):
@@ -386,14 +386,14 @@ class TestRealDatabases:
             ).fetchall()
 
         ids = list(range(200)) + list(range(50))
-        found = ss.prefetch(ids, fetch, chunk_size=64, key=lambda row: row[0])
+        found = ss.prefetch(ids, fetch, batch_size=64, key=lambda row: row[0])
         assert 200 == len(found)
         assert (7, "P7") == found[7]
         assert math.ceil(200 / 64) == len(queries)
         with pytest.raises(TypeError, match="key="):
             ss.prefetch([1], fetch)
-        with pytest.raises(ValueError, match="'chunk_size'"):
-            ss.prefetch([1], fetch, chunk_size=0)
+        with pytest.raises(ValueError, match="'batch_size'"):
+            ss.prefetch([1], fetch, batch_size=0)
 
 
 class CountingLoop(asyncio.SelectorEventLoop):
@@ -494,7 +494,7 @@ class TestDispatch:
                 first_batch.append(len(keys))
                 return keys
 
-            loader = ss.DataLoader(batch, max_batch_size=1_000_000)
+            loader = ss.DataLoader(batch, batch_size=1_000_000)
 
             async def feeder() -> None:
                 i = 0

@@ -55,7 +55,7 @@ class TestChunkedDelete:
                 "cache",
                 where="ns = ?",
                 params=("genes",),
-                chunk_size=5000,
+                batch_size=5000,
                 on_progress=progress.append,
             )
             stop.set()
@@ -83,7 +83,7 @@ class TestChunkedDelete:
                     "FROM generate_series(1, 30000) g"
                 )
                 deleted = await ss.chunked_delete(
-                    conn, table, where="stale = $1", params=(True,), chunk_size=2000
+                    conn, table, where="stale = $1", params=(True,), batch_size=2000
                 )
                 left = await conn.fetchval(f"SELECT count(*) FROM {table}")
                 with pytest.raises(TypeError, match="'params'"):  # $1 takes a sequence
@@ -103,7 +103,7 @@ class TestChunkedDelete:
         engine = sa.create_engine(f"sqlite:///{path}")
         deleted = arun(
             ss.chunked_delete(
-                engine, "cache", where="ns = :ns", params={"ns": "genes"}, chunk_size=400
+                engine, "cache", where="ns = :ns", params={"ns": "genes"}, batch_size=400
             )
         )
         engine.dispose()
@@ -113,8 +113,8 @@ class TestChunkedDelete:
         """A table that is not an identifier, a zero chunk, an unknown target are named."""
         with pytest.raises(ValueError, match="'table'"):
             arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache; DROP TABLE x", where="TRUE"))
-        with pytest.raises(ValueError, match="'chunk_size'"):
-            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", where="TRUE", chunk_size=0))
+        with pytest.raises(ValueError, match="'batch_size'"):
+            arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", where="TRUE", batch_size=0))
         with pytest.raises(TypeError, match="'pause_s'"):
             arun(ss.chunked_delete(tmp_path / "x.sqlite", "cache", where="TRUE", pause_s=None))  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="'target'"):
@@ -144,7 +144,7 @@ class TestChunkedDelete:
         """where="TRUE" deletes every row, in chunks."""
         path = tmp_path / "all.sqlite"
         make_cache_db(path, 2500)
-        deleted = arun(ss.chunked_delete(path, "cache", where="TRUE", chunk_size=1000))
+        deleted = arun(ss.chunked_delete(path, "cache", where="TRUE", batch_size=1000))
         left = sqlite3.connect(path).execute("SELECT count(*) FROM cache").fetchone()[0]
         assert (2500, 0) == (deleted, left)
 

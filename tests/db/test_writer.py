@@ -46,11 +46,11 @@ class Table:
 
 class TestBatchWriter:
     def test_flushes_by_size_and_on_exit(self, vrun: Run) -> None:
-        """1,050 rows at max_items 100: ten full flushes and one of 50 on exit."""
+        """1,050 rows at batch_size 100: ten full flushes and one of 50 on exit."""
         table = Table()
 
         async def main() -> ss.WriterStatistics:
-            async with ss.BatchWriter(table.flush, max_items=100, max_delay_s=60) as w:
+            async with ss.BatchWriter(table.flush, batch_size=100, max_wait_s=60) as w:
                 await w.add_many({"id": i} for i in range(1050))
             return w.statistics()
 
@@ -64,7 +64,7 @@ class TestBatchWriter:
         )
 
     def test_flushes_when_the_oldest_row_is_due(self, vrun: Run) -> None:
-        """Three rows and no more adds: they are written max_delay_s after the first."""
+        """Three rows and no more adds: they are written max_wait_s after the first."""
         table = Table()
         flushed_at = [0.0]
 
@@ -73,7 +73,7 @@ class TestBatchWriter:
             await table.flush(rows)
 
         async def main() -> tuple[float, list[int]]:
-            async with ss.BatchWriter(flush, max_items=100, max_delay_s=2) as w:
+            async with ss.BatchWriter(flush, batch_size=100, max_wait_s=2) as w:
                 for i in range(3):
                     await w.add({"id": i})
                 await asyncio.sleep(2.5)  # no more adds; the flusher's own timer must act
@@ -85,14 +85,14 @@ class TestBatchWriter:
 
     @pytest.mark.timeout(20)
     def test_a_deadline_a_rounding_error_away_is_due(self, vrun: Run) -> None:
-        """Rows paced by a rate limiter (10 a second) with max_delay_s=0.2, on a virtual
+        """Rows paced by a rate limiter (10 a second) with max_wait_s=0.2, on a virtual
         clock: every batch is flushed when due; the flusher does not spin forever on a
         deadline a float rounding error in the future (it did: the clock never moved)."""
         table = Table()
 
         async def main() -> tuple[ss.WriterStatistics, float]:
             limiter = ss.RateLimiter(ss.Rate(per_second=10, burst=1))
-            async with ss.BatchWriter(table.flush, max_items=100, max_delay_s=0.2) as w:
+            async with ss.BatchWriter(table.flush, batch_size=100, max_wait_s=0.2) as w:
                 for i in range(40):
                     await limiter.acquire()
                     await w.add({"id": i})
@@ -109,7 +109,7 @@ class TestBatchWriter:
         reported: list[Any] = []
 
         async def main() -> ss.WriterStatistics:
-            async with ss.BatchWriter(table.flush, max_items=64, on_failed=reported.extend) as w:
+            async with ss.BatchWriter(table.flush, batch_size=64, on_failed=reported.extend) as w:
                 await w.add_many({"id": i} for i in range(200))
             assert [13, 77] == sorted(r["id"] for r, _ in w.failed)
             return w.statistics()
@@ -124,7 +124,7 @@ class TestBatchWriter:
         table = Table(down=2)
 
         async def main() -> ss.WriterStatistics:
-            async with ss.BatchWriter(table.flush, max_items=10) as w:
+            async with ss.BatchWriter(table.flush, batch_size=10) as w:
                 await w.add_many({"id": i} for i in range(10))
             return w.statistics()
 
@@ -137,7 +137,7 @@ class TestBatchWriter:
         policy = ss.Retry(attempts=3, on=ss.is_connection_error)
 
         async def main() -> None:
-            async with ss.BatchWriter(table.flush, max_items=5, retry=policy) as w:
+            async with ss.BatchWriter(table.flush, batch_size=5, retry=policy) as w:
                 await w.add_many({"id": i} for i in range(12))
 
         with pytest.raises(ss.FlushFailed) as info:
@@ -151,7 +151,7 @@ class TestBatchWriter:
         peak = [0]
 
         async def main() -> None:
-            async with ss.BatchWriter(table.flush, max_items=10, max_pending=30) as w:
+            async with ss.BatchWriter(table.flush, batch_size=10, max_pending=30) as w:
                 for i in range(200):
                     await w.add({"id": i})
                     peak[0] = max(peak[0], w.statistics().pending)
@@ -165,7 +165,7 @@ class TestBatchWriter:
         table = Table(delay_s=0.5)
 
         async def produce() -> None:
-            async with ss.BatchWriter(table.flush, max_items=100, max_delay_s=60) as w:
+            async with ss.BatchWriter(table.flush, batch_size=100, max_wait_s=60) as w:
                 for i in range(1000):
                     await w.add({"id": i})
                     if i % 10 == 0:
@@ -186,10 +186,10 @@ class TestBatchWriter:
 
     def test_bad_arguments(self) -> None:
         """Bad sizes and a non-callable flush are named; add() outside the block is refused."""
-        with pytest.raises(ValueError, match="'max_items'"):
-            ss.BatchWriter(Table().flush, max_items=0)
+        with pytest.raises(ValueError, match="'batch_size'"):
+            ss.BatchWriter(Table().flush, batch_size=0)
         with pytest.raises(ValueError, match="'max_pending'"):
-            ss.BatchWriter(Table().flush, max_items=10, max_pending=5)
+            ss.BatchWriter(Table().flush, batch_size=10, max_pending=5)
         with pytest.raises(TypeError, match="'flush'"):
             ss.BatchWriter(42)  # type: ignore[arg-type]
         with pytest.raises(RuntimeError, match="async with"):
@@ -198,12 +198,12 @@ class TestBatchWriter:
     @pytest.mark.parametrize(
         ("options", "error", "name"),
         [
-            ({"max_delay_s": None}, TypeError, "max_delay_s"),
-            ({"max_delay_s": "1"}, TypeError, "max_delay_s"),
-            ({"max_delay_s": 0}, ValueError, "max_delay_s"),
-            ({"max_delay_s": float("nan")}, ValueError, "max_delay_s"),
-            ({"max_items": "10"}, TypeError, "max_items"),
-            ({"max_items": True}, TypeError, "max_items"),
+            ({"max_wait_s": None}, TypeError, "max_wait_s"),
+            ({"max_wait_s": "1"}, TypeError, "max_wait_s"),
+            ({"max_wait_s": 0}, ValueError, "max_wait_s"),
+            ({"max_wait_s": float("nan")}, ValueError, "max_wait_s"),
+            ({"batch_size": "10"}, TypeError, "batch_size"),
+            ({"batch_size": True}, TypeError, "batch_size"),
             ({"max_pending": None}, TypeError, "max_pending"),
             ({"retry": 3}, TypeError, "retry"),
             ({"on_failed": "print"}, TypeError, "on_failed"),
@@ -231,7 +231,7 @@ class TestBatchWriter:
         table = Table()
 
         async def main() -> ss.WriterStatistics:
-            writer: ss.BatchWriter[dict[str, Any]] = ss.BatchWriter(table.flush, max_items=10)
+            writer: ss.BatchWriter[dict[str, Any]] = ss.BatchWriter(table.flush, batch_size=10)
             async with writer:
                 await writer.add_many({"id": i} for i in range(15))
             async with writer:
@@ -267,7 +267,7 @@ class TestBatchIds:
         table = IdTable(bad={5}, down=2)
 
         async def main() -> None:
-            async with ss.BatchWriter(table.flush, max_items=8) as w:
+            async with ss.BatchWriter(table.flush, batch_size=8) as w:
                 await w.add_many({"id": i} for i in range(16))
 
         vrun(main())
@@ -297,7 +297,7 @@ class TestBatchIds:
             seen.append(args)
 
         async def main() -> None:
-            async with ss.BatchWriter(flush, max_items=3) as w:
+            async with ss.BatchWriter(flush, batch_size=3) as w:
                 await w.add_many(range(7))
 
         vrun(main())
@@ -317,7 +317,7 @@ class TestBatchIds:
         policy = ss.Retry(attempts=2, on=ss.is_connection_error)
 
         async def main() -> None:
-            async with ss.BatchWriter(flush, max_items=8, retry=policy) as w:
+            async with ss.BatchWriter(flush, batch_size=8, retry=policy) as w:
                 await w.add_many({"id": i} for i in range(8))
 
         with pytest.raises(ss.FlushFailed) as info:
@@ -337,7 +337,7 @@ class TestBatchIds:
             raise CommitOutcomeUnknown(batch_id or "?", "the check failed")
 
         policy = ss.Retry(attempts=3, on=ss.is_connection_error)
-        writer: ss.BatchWriter[int] = ss.BatchWriter(flush, max_items=5, retry=policy)
+        writer: ss.BatchWriter[int] = ss.BatchWriter(flush, batch_size=5, retry=policy)
 
         async def main() -> None:
             async with writer:
@@ -367,7 +367,7 @@ class TestBatchIds:
             inner(rows)
 
         async def main() -> ss.WriterStatistics:
-            async with ss.BatchWriter(flush, max_items=40) as w:
+            async with ss.BatchWriter(flush, batch_size=40) as w:
                 await w.add_many((i, "x") for i in range(100))
             return w.statistics()
 
@@ -382,11 +382,11 @@ class TestBatchIds:
     @given(
         n=st.integers(0, 300),
         bad=st.sets(st.integers(0, 299), max_size=12),
-        max_items=st.integers(1, 80),
+        batch_size=st.integers(1, 80),
         down=st.integers(0, 3),
     )
     def test_nothing_lost_nothing_twice(
-        self, n: int, bad: set[int], max_items: int, down: int
+        self, n: int, bad: set[int], batch_size: int, down: int
     ) -> None:
         """Any sizes, bad rows and outages: each row is written or reported, exactly once."""
         table = Table(bad=bad, down=down)
@@ -398,7 +398,7 @@ class TestBatchIds:
             written.extend(r["id"] for r in rows)
 
         async def main() -> list[int]:
-            async with ss.BatchWriter(counting, max_items=max_items) as w:
+            async with ss.BatchWriter(counting, batch_size=batch_size) as w:
                 await w.add_many({"id": i} for i in range(n))
             return sorted(r["id"] for r, _ in w.failed)
 
@@ -423,7 +423,7 @@ class TestSyncBatchWriter:
         )
         meta.create_all(engine)
         flush = ss.sqlalchemy_flush(sessionmaker(engine), genes, conflict=["id"])
-        with ss.SyncBatchWriter(flush, max_items=100) as w:
+        with ss.SyncBatchWriter(flush, batch_size=100) as w:
             w.add_many({"id": i, "symbol": f"G{i}"} for i in range(250))
             w.add({"id": 999, "symbol": None})
             w.add_many({"id": i, "symbol": f"H{i}"} for i in range(10))  # updates, no duplicates
@@ -467,12 +467,12 @@ class TestPostgreSQL:
                     "score real CHECK (score BETWEEN 0 AND 1))"
                 )
                 copy = ss.asyncpg_flush(pool, table, ["id", "label", "score"], marker_table=marks)
-                async with ss.BatchWriter(copy, max_items=500) as w:
+                async with ss.BatchWriter(copy, batch_size=500) as w:
                     await w.add_many((i, "x", 0.5) for i in range(2000))
                 upsert = ss.asyncpg_flush(
                     pool, table, ["id", "label", "score"], conflict=["id"], marker_table=marks
                 )
-                async with ss.BatchWriter(upsert, max_items=64) as u:
+                async with ss.BatchWriter(upsert, batch_size=64) as u:
                     for i in range(1900, 2100):
                         score = 7.0 if i in (1950, 2050) else 0.9
                         await u.add({"id": i, "label": "y", "score": score})
@@ -512,7 +512,7 @@ class TestPostgreSQL:
                 flush = ss.sqlalchemy_flush(
                     async_sessionmaker(engine), genes, conflict=["id"], marker_table=f"{name}_m"
                 )
-                async with ss.BatchWriter(flush, max_items=50) as w:
+                async with ss.BatchWriter(flush, batch_size=50) as w:
                     await w.add_many({"id": i % 120, "s": str(i)} for i in range(240))
                 async with engine.connect() as conn:
                     count = (
@@ -546,7 +546,7 @@ class TestPostgreSQL:
                     "('recent', now() - interval '1 day')"
                 )
                 flush = ss.asyncpg_flush(pool, table, ["id"], marker_table=marks)
-                async with ss.BatchWriter(flush, max_items=25) as w:
+                async with ss.BatchWriter(flush, batch_size=25) as w:
                     await w.add_many((i,) for i in range(1000))
                 left = [r[0] for r in await pool.fetch(f"SELECT batch_id FROM {marks}")]
                 return sorted(left), await pool.fetchval(f"SELECT count(*) FROM {table}")

@@ -31,7 +31,7 @@ KILL_ACTIVE = (
     "WHERE application_name = $1 AND state = 'active'"
 )
 PATIENT = ss.Retry(
-    attempts=200, on=ss.is_connection_error, initial_s=0.002, max_delay_s=0.03, deadline_s=60
+    attempts=200, on=ss.is_connection_error, initial_s=0.002, max_backoff_s=0.03, deadline_s=60
 )
 
 
@@ -211,7 +211,7 @@ class TestKillsAtRandomMoments:
             if mode == "upsert":
                 options["conflict"] = ["id"]
             flush = ss.asyncpg_flush(pool, table, ["id", "label"], **options)
-            writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, max_items=200, retry=PATIENT)
+            writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, batch_size=200, retry=PATIENT)
             try:
                 async with killer(postgres_url, app, seed) as killed, writer:
                     await produce(writer, ((i, f"r{i}") for i in range(ROWS)), killed)
@@ -254,7 +254,7 @@ class TestKillsAtRandomMoments:
                 flush = ss.sqlalchemy_flush(
                     async_sessionmaker(engine), rows_table, marker_table=marks
                 )
-                writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, max_items=250, retry=PATIENT)
+                writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, batch_size=250, retry=PATIENT)
                 async with killer(postgres_url, app, 4) as killed, writer:
                     rows = ({"id": i, "s": str(i)} for i in range(ROWS))
                     await produce(writer, rows, killed)
@@ -304,7 +304,7 @@ class TestKillsAtRandomMoments:
         thread.start()
         try:
             flush = ss.sqlalchemy_flush(sessionmaker(engine), rows_table, marker_table=marks)
-            with ss.SyncBatchWriter(flush, max_items=250, retry=PATIENT) as writer:
+            with ss.SyncBatchWriter(flush, batch_size=250, retry=PATIENT) as writer:
                 for i in range(ROWS):
                     writer.add({"id": i, "s": str(i)})
                     if i % 40 == 0 and killed[0] < KILLS:
@@ -352,7 +352,7 @@ class TestAfterCommit:
             try:
                 await admin.execute(f"CREATE TABLE {table} (id int, label text)")
                 flush = ss.asyncpg_flush(pool, table, ["id", "label"], marker_table=marks)
-                async with ss.BatchWriter(flush, max_items=100) as writer:
+                async with ss.BatchWriter(flush, batch_size=100) as writer:
                     armed[0] = 3  # the releases after the first three batches fail
                     await writer.add_many((i, "x") for i in range(500))
                 return (await admin.fetchval(f"SELECT count(*) FROM {table}")), writer.statistics()
@@ -396,7 +396,7 @@ class TestAfterCommit:
                     if mode == "upsert":
                         options["conflict"] = ["id"]
                     flush = ss.asyncpg_flush(pool, table, ["id", "label"], **options)
-                    async with ss.BatchWriter(flush, max_items=50) as writer:
+                    async with ss.BatchWriter(flush, batch_size=50) as writer:
                         await writer.add_many((i, "x") for i in range(50))
                         await flushed(writer, 1)  # the marker table is set up, no drop yet
                         proxy.armed = 1
@@ -440,7 +440,7 @@ class TestAfterCommit:
 
                     proxy.armed = 1
                     policy = ss.Retry(attempts=5, on=ss.is_connection_error, initial_s=0.01)
-                    async with ss.BatchWriter(flush, max_items=40, retry=policy) as writer:
+                    async with ss.BatchWriter(flush, batch_size=40, retry=policy) as writer:
                         await writer.add_many((i, "x") for i in range(40))
                     return await admin.fetchval(
                         f"SELECT count(*) FROM {table}"
@@ -470,7 +470,7 @@ class TestAfterCommit:
                     await admin.execute(f"CREATE TABLE {table} (id int, label text)")
                     flush = ss.asyncpg_flush(pool, table, ["id", "label"], marker_table=marks)
                     policy = ss.Retry(attempts=2, on=ss.is_connection_error, initial_s=0.01)
-                    writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, max_items=40, retry=policy)
+                    writer: ss.BatchWriter[Any] = ss.BatchWriter(flush, batch_size=40, retry=policy)
                     proxy.armed = 1
                     with pytest.raises(ss.FlushFailed) as info:
                         async with writer:
@@ -503,7 +503,7 @@ class TestAfterCommit:
                     await admin.execute(f"CREATE TABLE {table} (id int, label text)")
                     flush = ss.asyncpg_flush(pool, table, ["id", "label"], marker_table=None)
                     proxy.armed = 1
-                    async with ss.BatchWriter(flush, max_items=30) as writer:
+                    async with ss.BatchWriter(flush, batch_size=30) as writer:
                         await writer.add_many((i, "x") for i in range(30))
                     return int(await admin.fetchval(f"SELECT count(*) FROM {table}"))
                 finally:
@@ -534,7 +534,7 @@ class TestAfterCommit:
                     flush = ss.sqlalchemy_flush(
                         async_sessionmaker(engine), rows_table, marker_table=marks
                     )
-                    async with ss.BatchWriter(flush, max_items=30) as writer:
+                    async with ss.BatchWriter(flush, batch_size=30) as writer:
                         await writer.add_many({"id": i, "s": "x"} for i in range(30))
                         await flushed(writer, 1)  # the marker table is set up, no drop yet
                         proxy.armed = 1
@@ -578,7 +578,7 @@ class TestAfterCommit:
                     flush = ss.sqlalchemy_flush(
                         sessionmaker(engine), rows_table, marker_table=marks
                     )
-                    async with ss.BatchWriter(flush, max_items=30) as writer:
+                    async with ss.BatchWriter(flush, batch_size=30) as writer:
                         await writer.add_many({"id": i, "s": "x"} for i in range(30))
                         await flushed(writer, 1)  # the marker table is set up, no drop yet
                         proxy.armed = 1

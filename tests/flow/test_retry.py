@@ -120,7 +120,7 @@ class TestRetryDecorator:
     def test_backoff_is_exponential_with_full_jitter(self, vrun: Run) -> None:
         """Each wait lies in [0, initial * 2**(n-1)] (capped)."""
         flaky = Flaky(6, ConnectionResetError)
-        policy = ss.Retry(attempts=7, initial_s=1, max_delay_s=8, deadline_s=None)
+        policy = ss.Retry(attempts=7, initial_s=1, max_backoff_s=8, deadline_s=None)
         vrun(ss.retry(policy)(flaky.__call__)())
         waits = [b - a for a, b in zip(flaky.calls, flaky.calls[1:], strict=False)]
         for n, wait in enumerate(waits, start=1):
@@ -243,8 +243,8 @@ class TestRetryDecorator:
 
     @given(attempt=st.integers(1, 200))
     def test_backoff_never_exceeds_cap(self, attempt: int) -> None:
-        """The un-jittered backoff is monotone and capped at max_delay_s for any attempt."""
-        policy = ss.Retry(initial_s=0.1, max_delay_s=10)
+        """The un-jittered backoff is monotone and capped at max_backoff_s for any attempt."""
+        policy = ss.Retry(initial_s=0.1, max_backoff_s=10)
         assert policy.backoff_s(attempt) <= 10
         assert policy.backoff_s(attempt) <= policy.backoff_s(attempt + 1)
 

@@ -93,7 +93,7 @@ INNOCENT = {"watch_while", "run", "run_until_complete", "main", "__aexit__", "__
 def watch_while(
     block: Callable[[], None] | None,
     *,
-    threshold_s: float,
+    slow_s: float,
     until_starved_s: float = 0.0,
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> list[ss.BlockReport]:
@@ -110,7 +110,7 @@ def watch_while(
             if report.kind == "starved":
                 loop.call_soon_threadsafe(starved.set)
 
-        async with ss.LoopWatch(threshold_s=threshold_s, interval_s=0.02, on_block=on_block):
+        async with ss.LoopWatch(slow_s=slow_s, interval_s=0.02, on_block=on_block):
             await asyncio.sleep(0.05)
             if block is not None:
                 block()
@@ -127,7 +127,7 @@ class TestUserLine:
     def test_names_the_user_line_behind_a_stdlib_call(self) -> None:
         """A 400 ms wait inside threading's Python code is reported at the user's line, with
         the stdlib frame as ``inside``."""
-        reports = watch_while(lambda: wait_for_nothing(0.4), threshold_s=0.1)
+        reports = watch_while(lambda: wait_for_nothing(0.4), slow_s=0.1)
         assert 1 == len(reports)
         report = reports[0]
         expected = (__file__, line_of(wait_for_nothing, "<- the user's line"), "wait_for_nothing")
@@ -143,7 +143,7 @@ class TestUserLine:
         """Under uvloop (no Python frame dispatches its callbacks) the same line is named."""
         uvloop = pytest.importorskip("uvloop")
         reports = watch_while(
-            lambda: wait_for_nothing(0.4), threshold_s=0.1, loop_factory=uvloop.new_event_loop
+            lambda: wait_for_nothing(0.4), slow_s=0.1, loop_factory=uvloop.new_event_loop
         )
         expected = [("wait_for_nothing", line_of(wait_for_nothing, "<- the user's line"))]
         assert expected == [(r.function, r.lineno) for r in reports]
@@ -152,7 +152,7 @@ class TestUserLine:
         """os.walk on the loop (the issue's case) names scan_dirs' line; ``inside`` is the
         innermost frozen-stdlib frame it was in (os._walk, or posixpath's helpers it calls)."""
         dirs = int(walk_rate() * 0.5)
-        reports = watch_while(lambda: scan_dirs(STDLIB, dirs), threshold_s=0.1)
+        reports = watch_while(lambda: scan_dirs(STDLIB, dirs), slow_s=0.1)
         assert 1 == len(reports)
         report = reports[0]
         expected = (__file__, line_of(scan_dirs, "<- the user's line"), "scan_dirs")
@@ -175,17 +175,30 @@ class TestUserLine:
         assert _loopwatch._is_user_code("<string>")
 
     def test_old_report_fields_still_work(self) -> None:
-        """A BlockReport built with the original five fields is a 'blocked' report."""
-        report = ss.BlockReport(0.25, "app/jobs.py", 42, "scan_dir", "")
+        """A BlockReport built with only the original five fields is a 'blocked' report."""
+        report = ss.BlockReport(
+            blocked_s=0.25, filename="app/jobs.py", lineno=42, function="scan_dir", stack=""
+        )
         assert ("blocked", None, ()) == (report.kind, report.inside, report.threads)
         assert "event loop blocked for 250 ms in scan_dir at app/jobs.py:42" == str(report)
 
     def test_starved_report_text(self) -> None:
         """A starved report names every busy thread (four, then a count) and no blocker."""
         threads = tuple(
-            _loopwatch.BusyThread(f"w{i}", 0.061, "jobs.py", 12, "crunch") for i in range(6)
+            _loopwatch.BusyThread(
+                name=f"w{i}", cpu_s=0.061, filename="jobs.py", lineno=12, function="crunch"
+            )
+            for i in range(6)
         )
-        report = ss.BlockReport(0.082, "jobs.py", 12, "crunch", "", kind="starved", threads=threads)
+        report = ss.BlockReport(
+            blocked_s=0.082,
+            filename="jobs.py",
+            lineno=12,
+            function="crunch",
+            stack="",
+            kind="starved",
+            threads=threads,
+        )
         assert (
             "event loop starved for 82 ms: the loop thread was runnable but 6 busy threads held "
             "the GIL: w0 at jobs.py:12 crunch (61 ms CPU), w1 at jobs.py:12 crunch (61 ms CPU), "
@@ -201,7 +214,7 @@ class TestStarvation:
         """Eight spinning threads and an idle loop: the report says 'starved' and names them,
         never a line of the loop's (asyncio.run's caller, the test's sleep)."""
         with busy_threads(8):
-            reports = watch_while(None, threshold_s=0.1, until_starved_s=2.5)
+            reports = watch_while(None, slow_s=0.1, until_starved_s=2.5)
         assert [] == [str(r) for r in reports if r.function in INNOCENT]
         starved = [r for r in reports if r.kind == "starved"]
         assert [] == [str(r) for r in reports if r.kind != "starved"]
@@ -219,7 +232,7 @@ class TestStarvation:
         uvloop = pytest.importorskip("uvloop")
         with busy_threads(8):
             reports = watch_while(
-                None, threshold_s=0.1, until_starved_s=2.5, loop_factory=uvloop.new_event_loop
+                None, slow_s=0.1, until_starved_s=2.5, loop_factory=uvloop.new_event_loop
             )
         assert [] == [str(r) for r in reports if r.kind != "starved"]
         assert 1 <= len(reports)
@@ -231,7 +244,7 @@ class TestStarvation:
         """A 400 ms sleep, or CPU loop, on the loop while four threads spin is reported as
         'blocked' at the user's line."""
         with busy_threads(4):
-            reports = watch_while(lambda: blocker(0.4), threshold_s=0.15)
+            reports = watch_while(lambda: blocker(0.4), slow_s=0.15)
         blocked = [r for r in reports if r.kind == "blocked"]
         assert 1 == len(blocked), [str(r) for r in reports]
         expected = (__file__, line_of(blocker, "<- the user's line"), blocker.__name__)
@@ -245,6 +258,6 @@ class TestStarvation:
         line that started the loop is not blamed either."""
         monkeypatch.setattr(_loopwatch, "_thread_cpu", lambda native_id: None)
         with busy_threads(8):
-            reports = watch_while(None, threshold_s=0.1, until_starved_s=1.0)
+            reports = watch_while(None, slow_s=0.1, until_starved_s=1.0)
         assert [] == [str(r) for r in reports if r.function in INNOCENT]
         assert [] == [str(r) for r in reports if r.kind == "starved"]

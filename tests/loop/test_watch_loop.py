@@ -27,7 +27,7 @@ class TestLoopWatch:
         reports: list[ss.BlockReport] = []
 
         async def main() -> Any:
-            async with ss.LoopWatch(threshold_s=0.1, interval_s=0.01, on_block=reports.append) as w:
+            async with ss.LoopWatch(slow_s=0.1, interval_s=0.01, on_block=reports.append) as w:
                 await asyncio.sleep(0.05)
                 blocking_call(0.4)
                 await asyncio.sleep(0.05)
@@ -72,12 +72,12 @@ class TestLoopWatch:
     def test_bad_arguments(self) -> None:
         """Non-positive thresholds, a None threshold, a non-callable on_block and a zero
         max_reports are named."""
-        with pytest.raises(ValueError, match="'threshold_s'"):
-            ss.LoopWatch(threshold_s=0)
+        with pytest.raises(ValueError, match="'slow_s'"):
+            ss.LoopWatch(slow_s=0)
         with pytest.raises(ValueError, match="'interval_s'"):
             ss.LoopWatch(interval_s=-1)
-        with pytest.raises(TypeError, match="'threshold_s' must be a number of seconds"):
-            ss.LoopWatch(threshold_s=None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="'slow_s' must be a number of seconds"):
+            ss.LoopWatch(slow_s=None)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="'interval_s'"):
             ss.LoopWatch(interval_s="fast")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="'on_block'"):

@@ -79,7 +79,7 @@ class TestMonitor:
         assert {"rows": 15} == m.report()["counters"]
         assert {"queue": 3} == m.report()["gauges"]
         assert [("query", 0.1, False), ("query", 0.9, False)] == seen
-        with pytest.raises(ValueError, match="'threshold_s'"):
+        with pytest.raises(ValueError, match="'slow_s'"):
             m.set_slow("x", -1)
         with pytest.raises(ValueError, match="'max_names'"):
             ss.Monitor(max_names=0)

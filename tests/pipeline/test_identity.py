@@ -194,8 +194,8 @@ class TestCurrentItem:
 
     def test_item_is_a_frozen_value(self) -> None:
         """Item compares by value and cannot be changed."""
-        item = Item("k", {"id": 1})
-        assert Item("k", {"id": 1}) == item
+        item = Item(key="k", source={"id": 1})
+        assert Item(key="k", source={"id": 1}) == item
         with pytest.raises(AttributeError):
             item.key = "other"  # type: ignore[misc]
 

@@ -313,7 +313,7 @@ def test_keys_are_required_for_items_without_one(arun: Run) -> None:
         ({"sink": 3}, TypeError, "'sink'"),
         ({"run_id": ""}, ValueError, "'run_id'"),
         ({"batch_size": 0}, ValueError, "'batch_size'"),
-        ({"max_delay_s": -1}, ValueError, "'max_delay_s'"),
+        ({"max_wait_s": -1}, ValueError, "'max_wait_s'"),
         ({"checkpoint": 3}, TypeError, "'checkpoint'"),
     ],
 )

@@ -141,7 +141,7 @@ class TestIdealTime:
     def test_a_rate_limit_bounds_the_ideal(self, vrun: Run) -> None:
         """40 instant calls at 10/s with a burst of 1: at least 3.9 s."""
         stage = ss.Stage(abs, rate=ss.Rate(per_second=10, burst=1), concurrency=8)
-        # batch_size=1: no partial batch waits on max_delay_s (see the notes: BatchWriter's
+        # batch_size=1: no partial batch waits on max_wait_s (see the notes: BatchWriter's
         # deadline spins on a virtual clock when the remaining wait rounds to a tiny float)
         report = vrun(ss.Pipeline(range(40), [stage], batch_size=1).run())
         assert pytest.approx(3.9) == report.ideal_s
@@ -345,16 +345,20 @@ class TestArgumentsNameTheirParameter:
             (lambda: ss.Stage(abs, buffer=-1), ValueError, "'buffer' must be >= 0"),
             (lambda: ss.Stage(abs, cache_key=bad(3)), TypeError, "'cache_key' must be callable"),
             (lambda: ss.Pipeline([], [], batch_size=bad("9")), TypeError, "'batch_size' must be"),
-            (lambda: ss.Pipeline([], [], max_delay_s=bad("1")), TypeError, "'max_delay_s' must be"),
+            (lambda: ss.Pipeline([], [], max_wait_s=bad("1")), TypeError, "'max_wait_s' must be"),
             (lambda: ss.Pipeline([], [], row=bad(3)), TypeError, "'row' must be callable"),
             (lambda: ss.Checkpoint("c", heartbeat_s=bad("1")), TypeError, "'heartbeat_s' must be"),
             (lambda: ss.Checkpoint("c", heartbeat_s=0), ValueError, "'heartbeat_s' must be > 0"),
-            (lambda: ss.DaskRunner(linger_s=bad("0")), TypeError, "'linger_s' must be a number"),
+            (
+                lambda: ss.DaskRunner(max_wait_s=bad("0")),
+                TypeError,
+                "'max_wait_s' must be a number",
+            ),
             (lambda: ss.DaskRunner(n_workers=bad(1.5)), TypeError, "'n_workers' must be an int"),
             (
-                lambda: ss.query_source("x", "SELECT 1", chunk_size=bad("9")),
+                lambda: ss.query_source("x", "SELECT 1", batch_size=bad("9")),
                 TypeError,
-                "'chunk_size'",
+                "'batch_size'",
             ),
             (lambda: ss.query_source("x", "SELECT 1", params=bad(3)), TypeError, "'params'"),
         ],
@@ -369,9 +373,9 @@ class TestArgumentsNameTheirParameter:
         assert "not supported between" not in str(info.value)
 
     def test_directory_source_checks_its_arguments(self, tmp_path: Path) -> None:
-        """DirectorySource names 'batch', 'pattern' and 'root'."""
-        with pytest.raises(TypeError, match="'batch' must be an int"):
-            ss.DirectorySource(tmp_path, batch=bad("4"))
+        """DirectorySource names 'batch_size', 'pattern' and 'root'."""
+        with pytest.raises(TypeError, match="'batch_size' must be an int"):
+            ss.DirectorySource(tmp_path, batch_size=bad("4"))
         with pytest.raises(TypeError, match="'pattern'"):
             ss.DirectorySource(tmp_path, bad(3))
         with pytest.raises(TypeError, match="'root'"):

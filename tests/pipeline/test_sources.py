@@ -28,7 +28,7 @@ def test_sqlite_query_source_reads_in_chunks(tmp_path: Path, arun: Run) -> None:
     conn.commit()
     conn.close()
     source = ss.query_source(
-        db, "SELECT id, name FROM genes WHERE id >= ? ORDER BY id", (10,), chunk_size=100
+        db, "SELECT id, name FROM genes WHERE id >= ? ORDER BY id", (10,), batch_size=100
     )
     rows = arun(collect(source))
     assert [{"id": i, "name": f"g{i}"} for i in range(10, 250)] == rows
@@ -42,7 +42,7 @@ def test_postgres_query_source_reads_in_chunks(postgres_url: str, arun: Run) -> 
         conn = await asyncpg.connect(postgres_url)
         try:
             source = ss.query_source(
-                conn, "SELECT g AS id FROM generate_series(1, $1) AS g", (500,), chunk_size=200
+                conn, "SELECT g AS id FROM generate_series(1, $1) AS g", (500,), batch_size=200
             )
             rows = await collect(source)
             return rows, source.round_trips
@@ -65,7 +65,7 @@ def test_query_source_feeds_a_pipeline_and_counts_its_round_trips(
     conn.close()
     report = arun(
         ss.Pipeline(
-            ss.query_source(db, "SELECT id FROM t", chunk_size=50),
+            ss.query_source(db, "SELECT id FROM t", batch_size=50),
             [ss.Stage(lambda row: row["id"], name="id")],
             key=lambda row: row["id"],
         ).run()
@@ -74,8 +74,8 @@ def test_query_source_feeds_a_pipeline_and_counts_its_round_trips(
 
 
 def test_bad_query_source_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="'chunk_size'"):
-        ss.query_source(tmp_path / "x", "SELECT 1", chunk_size=0)
+    with pytest.raises(ValueError, match="'batch_size'"):
+        ss.query_source(tmp_path / "x", "SELECT 1", batch_size=0)
     with pytest.raises(ValueError, match="'sql'"):
         ss.query_source(tmp_path / "x", " ")
     with pytest.raises(TypeError, match="'target'"):
@@ -143,5 +143,5 @@ def test_directory_pipeline_skips_unchanged_files_on_the_next_run(
 def test_bad_directory_source_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'root'"):
         ss.DirectorySource(tmp_path / "missing")
-    with pytest.raises(ValueError, match="'batch'"):
-        ss.DirectorySource(tmp_path, batch=0)
+    with pytest.raises(ValueError, match="'batch_size'"):
+        ss.DirectorySource(tmp_path, batch_size=0)

@@ -25,7 +25,7 @@ def pipeline() -> ss.Pipeline[int]:
         checkpoint=ss.Checkpoint(os.environ["HOLD_CHECKPOINT"]),
         run_id=os.environ["HOLD_RUN_ID"],
         batch_size=5,
-        max_delay_s=0.01,
+        max_wait_s=0.01,
     )
 
 

@@ -48,7 +48,7 @@ def main(folder: Path, n: int) -> None:
         checkpoint=ss.Checkpoint(folder / "checkpoint.sqlite"),
         run_id="killed",
         batch_size=25,
-        max_delay_s=0.05,
+        max_wait_s=0.05,
     )
     report = asyncio.run(pipeline.run(handle_signals=True))
     print("STATE", report.state, report.ok, report.already_done, flush=True)

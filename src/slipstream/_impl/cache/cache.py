@@ -75,7 +75,7 @@ _SQLITE_INVALIDATE = {
 _FAST_TYPES = frozenset({str, int, bytes, type(None)})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CacheStatistics:
     """A snapshot of a ``Cache``'s counters.
 

@@ -42,7 +42,7 @@ Factory = Callable[..., "T | Awaitable[T]"]
 Alive = Callable[[Any], "bool | Awaitable[bool]"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderStatistics:
     """Per key: how often it was created, reused and closed, and what creating it cost."""
 

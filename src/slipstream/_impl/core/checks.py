@@ -2,8 +2,8 @@
 
 One message format for the whole API::
 
-    TypeError:  'max_delay_s' must be a number of seconds, got str 'x'
-    ValueError: 'max_delay_s' must be > 0, got -1
+    TypeError:  'max_wait_s' must be a number of seconds, got str 'x'
+    ValueError: 'max_wait_s' must be > 0, got -1
 
 A wrong *type* is a ``TypeError`` (``None`` where a value is required included), a wrong *value*
 of the right type a ``ValueError``. ``bool`` is never accepted as a number (``True`` is an

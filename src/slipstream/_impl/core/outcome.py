@@ -61,7 +61,7 @@ class Outcome(Generic[T, R]):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
     """Totals of a map or stream.
 

@@ -11,7 +11,7 @@ Differences from aiodataloader, on purpose:
   or a timer), not one fixed loop iteration, so a load behind unrelated awaits (or a lock held
   across a yield) still joins the batch; one dispatcher per loop decides for every loader at
   once, so several loaders do not hold each other up; the exact bound is in ``_Dispatcher``:
-  64 iterations with no new key, or 4,096 in all; ``max_delay_s`` adds a time window on top;
+  64 iterations with no new key, or 4,096 in all; ``max_wait_s`` adds a time window on top;
 - the event loop is looked up at the first load, not bound at construction;
 - each caller awaits a future of its own, so one caller's cancellation touches nobody else's
   result, and the cache keeps values, never futures: a cancelled load is never cached for later
@@ -23,7 +23,7 @@ Example::
         rows = await conn.fetch("SELECT * FROM person WHERE id = ANY($1)", ids)
         return {r["id"]: r for r in rows}
 
-    people = ss.DataLoader(people_by_id, max_batch_size=500)
+    people = ss.DataLoader(people_by_id, batch_size=500)
     person = await people.load(entry.contributor_id)
 """
 
@@ -58,7 +58,7 @@ class _Dispatcher:
     waits on I/O or a timer, so no load can come before the batch goes), or ``_BUSY_ROUNDS``
     iterations in a row brought no new key to any loader (the loop is busy with unrelated
     work), or ``_MAX_ROUNDS`` iterations have passed since the first key (a loop that keeps
-    loading forever), or a loader reaches ``max_batch_size``.
+    loading forever), or a loader reaches ``batch_size``.
     """
 
     __slots__ = ("busy", "loop", "pending", "rounds", "seen")
@@ -88,7 +88,7 @@ class _Dispatcher:
             if _dispatchers.get(id(self.loop)) is self:
                 del _dispatchers[id(self.loop)]
             for loader in loaders:
-                if loader._timer is None:  # not one still inside its own max_delay_s
+                if loader._timer is None:  # not one still inside its own max_wait_s
                     loader._dispatch()
             return
         self.rounds += 1
@@ -105,7 +105,7 @@ def _dispatcher(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataLoaderStatistics:
     """Counters of a ``DataLoader``. ``batch_sizes`` maps a size bucket (1, 2, 4, 8, ...: the
     smallest power of two >= the size) to how many batches fell in it."""
@@ -133,8 +133,8 @@ class DataLoader(Generic[K, V]):
     Args:
         batch_fn: ``async batch_fn(keys) -> mapping or list``. A mapping gives each key its value;
             a list must align with ``keys``. An exception *value* fails only its key.
-        max_batch_size: keys per ``batch_fn`` call (larger batches are split).
-        max_delay_s: also wait this long for more keys after the first (default 0: dispatch
+        batch_size: keys per ``batch_fn`` call (larger batches are split).
+        max_wait_s: also wait this long for more keys after the first (default 0: dispatch
             as soon as loads stop arriving).
         cache: remember values per key for this loader's lifetime (errors are never kept).
         missing: a key absent from a mapping gives ``None`` (``"none"``) or raises ``KeyError``
@@ -146,21 +146,21 @@ class DataLoader(Generic[K, V]):
         self,
         batch_fn: BatchFn[K, V],
         *,
-        max_batch_size: int = 1000,
-        max_delay_s: float = 0.0,
+        batch_size: int = 1000,
+        max_wait_s: float = 0.0,
         cache: bool = True,
         missing: Literal["none", "raise"] = "none",
         name: str | None = None,
     ) -> None:
         check_callable("batch_fn", batch_fn)
-        max_batch_size = check_int("max_batch_size", max_batch_size, minimum=1)
-        max_delay_s = check_seconds("max_delay_s", max_delay_s, allow_zero=True)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        max_wait_s = check_seconds("max_wait_s", max_wait_s, allow_zero=True)
         if not isinstance(cache, bool):
             raise TypeError(f"'cache' must be a bool, got {type(cache).__name__}")
         check_choice("missing", missing, ("none", "raise"))
         self._batch_fn = batch_fn
-        self.max_batch_size = max_batch_size
-        self.max_delay_s = float(max_delay_s)
+        self.batch_size = batch_size
+        self.max_wait_s = float(max_wait_s)
         self._caching = cache
         self._missing = missing
         self.name = name or getattr(batch_fn, "__qualname__", "loader")
@@ -213,12 +213,12 @@ class DataLoader(Generic[K, V]):
             waiters.append(future)
             return future
         self._queue[key] = [future]
-        if len(self._queue) >= self.max_batch_size:
+        if len(self._queue) >= self.batch_size:
             self._dispatch()
         elif not self._scheduled:
             self._scheduled = True
-            if self.max_delay_s > 0:
-                self._timer = loop.call_later(self.max_delay_s, self._delay_over, loop)
+            if self.max_wait_s > 0:
+                self._timer = loop.call_later(self.max_wait_s, self._delay_over, loop)
             else:
                 _dispatcher(loop).add(self)
         return future
@@ -254,7 +254,7 @@ class DataLoader(Generic[K, V]):
             )
 
     def _delay_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        """``max_delay_s`` has passed since the first key: now wait for the loop to settle."""
+        """``max_wait_s`` has passed since the first key: now wait for the loop to settle."""
         self._timer = None
         _dispatcher(loop).add(self)
 
@@ -269,8 +269,8 @@ class DataLoader(Generic[K, V]):
         self._flying.update(queue)
         keys = list(queue)
         loop = asyncio.get_running_loop()
-        for start in range(0, len(keys), self.max_batch_size):
-            task = loop.create_task(self._run(keys[start : start + self.max_batch_size]))
+        for start in range(0, len(keys), self.batch_size):
+            task = loop.create_task(self._run(keys[start : start + self.batch_size]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -381,30 +381,30 @@ def prefetch(
     keys: Iterable[K],
     fetch_many: Callable[[list[K]], Mapping[K, V] | Iterable[V]],
     *,
-    chunk_size: int = 500,
+    batch_size: int = 500,
     key: Callable[[V], K] | None = None,
 ) -> dict[K, V]:
     """Fetch many rows by key in chunks, for sync code: one ``WHERE id IN (...)`` per chunk.
 
     Seed 000 "pre-fetched" assets with one ``session.get`` per id; this makes
-    ``ceil(len(unique keys) / chunk_size)`` calls of ``fetch_many(chunk)`` instead.
+    ``ceil(len(unique keys) / batch_size)`` calls of ``fetch_many(chunk)`` instead.
 
     Args:
         keys: the ids (duplicates are fetched once).
         fetch_many: returns a mapping ``id -> row``, or rows (then ``key`` gives a row's id).
-        chunk_size: ids per call (stay under the driver's parameter limit).
+        batch_size: ids per call (stay under the driver's parameter limit).
         key: how to read the id of a returned row.
 
     Returns:
         ``{id: row}`` for the ids that were found.
     """
-    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     check_callable("fetch_many", fetch_many)
     check_callable("key", key, allow_none=True)
     unique = list(dict.fromkeys(keys))
     found: dict[K, V] = {}
-    for start in range(0, len(unique), chunk_size):
-        rows = fetch_many(unique[start : start + chunk_size])
+    for start in range(0, len(unique), batch_size):
+        rows = fetch_many(unique[start : start + batch_size])
         if isinstance(rows, Mapping):
             found.update(rows)
             continue

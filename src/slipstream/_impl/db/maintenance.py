@@ -81,11 +81,11 @@ async def chunked_delete(
     *,
     where: str,
     params: Sequence[Any] | dict[str, Any] = (),
-    chunk_size: int = 1000,
+    batch_size: int = 1000,
     pause_s: float = 0.01,
     on_progress: Callable[[int], Any] | None = None,
 ) -> int:
-    """Delete the rows of ``table`` matching ``where``, ``chunk_size`` rows per statement.
+    """Delete the rows of ``table`` matching ``where``, ``batch_size`` rows per statement.
 
     Each chunk is its own transaction: an error midway leaves the chunks already deleted
     deleted (run it again to finish; the condition still holds for the rest).
@@ -97,7 +97,7 @@ async def chunked_delete(
         where: the condition, required (``where="TRUE"`` deletes every row), in the driver's
             parameter style (``$1`` for asyncpg, ``:name`` for SQLAlchemy, ``?`` for SQLite).
         params: its parameters.
-        chunk_size: rows per statement (and per transaction).
+        batch_size: rows per statement (and per transaction).
         pause_s: the pause between chunks, so other work gets the database and the loop.
         on_progress: ``callback(rows_deleted_so_far)`` after each chunk.
 
@@ -110,7 +110,7 @@ async def chunked_delete(
         raise TypeError(f"'where' must be a SQL condition (str), got {type(where).__name__}")
     if not where.strip():
         raise ValueError("'where' must be a SQL condition, got an empty string" + _WHERE_HINT)
-    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     pause_s = check_seconds("pause_s", pause_s, allow_zero=True)
     check_callable("on_progress", on_progress, allow_none=True)
     kind = _kind(target)
@@ -121,24 +121,24 @@ async def chunked_delete(
         if kind == "asyncpg":
             sql = (
                 f"DELETE FROM {table} WHERE ctid IN "
-                f"(SELECT ctid FROM {table} WHERE {where} LIMIT {chunk_size})"
+                f"(SELECT ctid FROM {table} WHERE {where} LIMIT {batch_size})"
             )
             status = await target.execute(sql, *params)
             deleted = int(status.split()[-1])
         else:
             deleted = await _in_thread(
-                lambda: _delete_chunk(target, kind, table, where, params, chunk_size)
+                lambda: _delete_chunk(target, kind, table, where, params, batch_size)
             )
         total += deleted
         if on_progress is not None:
             on_progress(total)
-        if deleted < chunk_size:
+        if deleted < batch_size:
             return total
         await asyncio.sleep(pause_s)
 
 
 def _delete_chunk(
-    target: Any, kind: str, table: str, where: str, params: Any, chunk_size: int
+    target: Any, kind: str, table: str, where: str, params: Any, batch_size: int
 ) -> int:
     if kind == "sqlite-path":
         conn = sqlite3.connect(target, timeout=30)
@@ -146,7 +146,7 @@ def _delete_chunk(
             with conn:
                 cur = conn.execute(
                     f"DELETE FROM {table} WHERE rowid IN "
-                    f"(SELECT rowid FROM {table} WHERE {where} LIMIT {chunk_size})",
+                    f"(SELECT rowid FROM {table} WHERE {where} LIMIT {batch_size})",
                     params,
                 )
                 return int(cur.rowcount)
@@ -157,7 +157,7 @@ def _delete_chunk(
     row = "ctid" if target.dialect.name == "postgresql" else "rowid"
     sql = text(
         f"DELETE FROM {table} WHERE {row} IN "
-        f"(SELECT {row} FROM {table} WHERE {where} LIMIT {chunk_size})"
+        f"(SELECT {row} FROM {table} WHERE {where} LIMIT {batch_size})"
     )
     with target.begin() as conn:
         return int(conn.execute(sql, dict(params) if params else {}).rowcount)

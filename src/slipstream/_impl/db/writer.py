@@ -1,8 +1,8 @@
 """``ss.BatchWriter``: buffer rows and write them in batches that lose nothing, each once.
 
 Seed 001 inserted one document at a time; seed 004 committed once per gene (its fix: every
-100). ``BatchWriter`` flushes when ``max_items`` rows are buffered, when the oldest row has waited
-``max_delay_s``, and on exit; one flush at a time, one transaction per flush (the flush function's
+100). ``BatchWriter`` flushes when ``batch_size`` rows are buffered, when the oldest row has waited
+``max_wait_s``, and on exit; one flush at a time, one transaction per flush (the flush function's
 job); producers wait once ``max_pending`` rows are buffered, so memory is bounded.
 
 What happens to a batch that fails:
@@ -85,7 +85,7 @@ def takes_batch_id(fn: Callable[..., Any]) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WriterStatistics:
     """Counters of a batch writer."""
 
@@ -107,14 +107,14 @@ class _Core(Generic[R]):
     def __init__(
         self,
         flush: Callable[..., Any],
-        max_items: int,
-        max_delay_s: float,
+        batch_size: int,
+        max_wait_s: float,
         retry: Retry | None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None,
     ) -> None:
         self.flush_fn = check_callable("flush", flush)
-        self.max_items = check_int("max_items", max_items, minimum=1)
-        self.max_delay_s = check_seconds("max_delay_s", max_delay_s)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.max_wait_s = check_seconds("max_wait_s", max_wait_s)
         if retry is not None:
             check_instance("retry", retry, Retry, "a Retry or None")
         self.on_failed = check_callable("on_failed", on_failed, allow_none=True)
@@ -142,7 +142,7 @@ class _Core(Generic[R]):
         return f"{self._prefix}-{self._sequence}"
 
     def take(self) -> list[R]:
-        rows, self.buffer = self.buffer[: self.max_items], self.buffer[self.max_items :]
+        rows, self.buffer = self.buffer[: self.batch_size], self.buffer[self.batch_size :]
         self.oldest = _now() if self.buffer else None
         return rows
 
@@ -212,8 +212,8 @@ class _Core(Generic[R]):
 class BatchWriter(Generic[R]):
     """Buffer rows and write them with ``await flush(rows)`` in batches that lose nothing.
 
-    A flush starts when ``max_items`` rows are buffered, when the oldest has waited
-    ``max_delay_s``, and on exit; one at a time, one transaction each. A connection error
+    A flush starts when ``batch_size`` rows are buffered, when the oldest has waited
+    ``max_wait_s``, and on exit; one at a time, one transaction each. A connection error
     retries the batch; any other error is bad data: the batch is bisected, the good rows
     written and each bad row reported (``failed``, ``on_failed``). Rows still unwritten at exit
     are in ``unwritten`` and raised in ``FlushFailed``, never dropped. With the built-in flushes
@@ -226,8 +226,8 @@ class BatchWriter(Generic[R]):
         flush: ``async flush(rows)`` or ``async flush(rows, batch_id=...)``: write the rows in
             one transaction (``ss.asyncpg_flush``, ``ss.sqlalchemy_flush`` make one, exactly
             once). A sync function runs in a worker thread.
-        max_items: rows per flush.
-        max_delay_s: how long a row waits in the buffer before a flush starts (a flush already
+        batch_size: rows per flush.
+        max_wait_s: how long a row waits in the buffer before a flush starts (a flush already
             running is waited for first).
         max_pending: producers wait while this many rows are buffered or being written.
         retry: policy for connection errors (default 5 attempts, 60 s deadline).
@@ -238,16 +238,18 @@ class BatchWriter(Generic[R]):
         self,
         flush: Callable[..., Awaitable[Any]] | Callable[..., Any],
         *,
-        max_items: int = 500,
-        max_delay_s: float = 1.0,
+        batch_size: int = 500,
+        max_wait_s: float = 1.0,
         max_pending: int = 10_000,
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core: _Core[R] = _Core(flush, max_items, max_delay_s, retry, on_failed)
+        self._core: _Core[R] = _Core(flush, batch_size, max_wait_s, retry, on_failed)
         self.max_pending = check_int("max_pending", max_pending, minimum=1)
-        if self.max_pending < self._core.max_items:
-            raise ValueError(f"'max_pending' ({max_pending}) must be >= 'max_items' ({max_items})")
+        if self.max_pending < self._core.batch_size:
+            raise ValueError(
+                f"'max_pending' ({max_pending}) must be >= 'batch_size' ({batch_size})"
+            )
         self._sync_flush = kind_of(flush) != "async"
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
@@ -295,9 +297,9 @@ class BatchWriter(Generic[R]):
         core = self._core
         if not core.buffer:
             core.oldest = _now()
-            self._wake.set()  # start the max_delay_s clock in the flusher
+            self._wake.set()  # start the max_wait_s clock in the flusher
         core.buffer.append(row)
-        if len(core.buffer) >= core.max_items:
+        if len(core.buffer) >= core.batch_size:
             self._wake.set()
 
     async def add_many(self, rows: Iterable[R]) -> None:
@@ -307,7 +309,7 @@ class BatchWriter(Generic[R]):
             buffer = core.buffer  # take() swaps the list: read it each time
             if (
                 buffer
-                and len(buffer) < core.max_items - 1
+                and len(buffer) < core.batch_size - 1
                 and len(buffer) + self._in_flight < self.max_pending - 1
                 and self._task is not None
                 and not self._task.done()
@@ -327,9 +329,9 @@ class BatchWriter(Generic[R]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if len(core.buffer) < core.max_items and not self._closing:
+            if len(core.buffer) < core.batch_size and not self._closing:
                 assert core.oldest is not None
-                wait = core.oldest + core.max_delay_s - _now()
+                wait = core.oldest + core.max_wait_s - _now()
                 if wait > _DUE_S:  # not "> 0": a timer may fire a rounding error early
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -446,7 +448,7 @@ class BatchWriter(Generic[R]):
 class SyncBatchWriter(Generic[R]):
     """``BatchWriter`` for sync code (seed 004 runs sync sessions): ``with`` block, ``add``.
 
-    Without a background thread, the ``max_delay_s`` bound is checked on every ``add`` (and
+    Without a background thread, the ``max_wait_s`` bound is checked on every ``add`` (and
     ``flush()`` writes at once); everything else (batch ids and exactly-once writes with the
     built-in flushes, retries, bisection, ``failed``, ``unwritten``, ``in_doubt``,
     ``FlushFailed``) is as in ``BatchWriter``.
@@ -456,12 +458,12 @@ class SyncBatchWriter(Generic[R]):
         self,
         flush: Callable[..., Any],
         *,
-        max_items: int = 500,
-        max_delay_s: float = 1.0,
+        batch_size: int = 500,
+        max_wait_s: float = 1.0,
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core: _Core[R] = _Core(flush, max_items, max_delay_s, retry, on_failed)
+        self._core: _Core[R] = _Core(flush, batch_size, max_wait_s, retry, on_failed)
         if kind_of(flush) != "sync":
             raise TypeError(
                 f"'flush' must be a sync function for SyncBatchWriter, got {kind_of(flush)} "
@@ -481,8 +483,8 @@ class SyncBatchWriter(Generic[R]):
         if not core.buffer:
             core.oldest = _now()
         core.buffer.append(row)
-        if len(core.buffer) >= core.max_items or (
-            core.oldest is not None and _now() - core.oldest >= core.max_delay_s
+        if len(core.buffer) >= core.batch_size or (
+            core.oldest is not None and _now() - core.oldest >= core.max_wait_s
         ):
             self.flush()
 

@@ -51,7 +51,7 @@ class BreakerState(enum.Enum):
     HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerStatistics:
     """A snapshot of a ``CircuitBreaker``."""
 

@@ -99,7 +99,7 @@ class Limiter(Protocol):
     async def acquire(self, weight: float = 1.0) -> float: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimiterStatistics:
     """A snapshot of a ``RateLimiter``."""
 

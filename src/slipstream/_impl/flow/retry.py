@@ -175,7 +175,7 @@ class Retry:
             ``is_transient``.
         deadline_s: no retry starts after this many seconds since the first attempt; None for
             no deadline.
-        initial_s, max_delay_s, multiplier: backoff ``min(max_delay_s, initial_s *
+        initial_s, max_backoff_s, multiplier: backoff ``min(max_backoff_s, initial_s *
             multiplier**(n-1))`` before retry n, with full jitter (uniform from 0 to that).
         jitter: full jitter on (default) or off.
         max_retry_after_s: cap on a server's ``Retry-After``; the wait is the server's delay
@@ -194,7 +194,7 @@ class Retry:
     on: ExceptionFilter = is_transient
     deadline_s: float | None = 60.0
     initial_s: float = 0.1
-    max_delay_s: float = 10.0
+    max_backoff_s: float = 10.0
     multiplier: float = 2.0
     jitter: bool = True
     max_retry_after_s: float = 60.0
@@ -203,7 +203,7 @@ class Retry:
 
     def __post_init__(self) -> None:
         check_int("attempts", self.attempts, minimum=1)
-        for name in ("initial_s", "max_delay_s", "max_retry_after_s"):
+        for name in ("initial_s", "max_backoff_s", "max_retry_after_s"):
             object.__setattr__(
                 self, name, check_seconds(name, getattr(self, name), allow_zero=True)
             )
@@ -221,7 +221,7 @@ class Retry:
 
     def backoff_s(self, attempt: int) -> float:
         """The un-jittered delay before retry number ``attempt`` (1-based)."""
-        return min(self.max_delay_s, self.initial_s * self.multiplier ** min(attempt - 1, 64))
+        return min(self.max_backoff_s, self.initial_s * self.multiplier ** min(attempt - 1, 64))
 
     def delay(
         self,

@@ -34,7 +34,7 @@ logger = logging.getLogger("slipstream.tasks")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSetStatistics:
     running: int
     started: int

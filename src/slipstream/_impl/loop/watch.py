@@ -3,7 +3,7 @@
 Seed 004's API answered in 5-10 s while cache clearing ran on the loop; the team found it with a
 hand-written lag script. ``LoopWatch`` runs a heartbeat task (it sleeps ``interval_s`` and
 records how late it woke: the loop's lag) into a bounded histogram, and a watchdog thread. When
-no heartbeat has come for ``threshold_s``, the watchdog reports the episode (log and callback)
+no heartbeat has come for ``slow_s``, the watchdog reports the episode (log and callback)
 as one of two kinds:
 
 * ``"blocked"``: one call held the loop. The report names the innermost frame of *your* code
@@ -35,7 +35,7 @@ patches asyncio's handle and is silent under uvloop).
 
 Example::
 
-    async with ss.LoopWatch(threshold_s=0.1) as watch:
+    async with ss.LoopWatch(slow_s=0.1) as watch:
         await serve()
     print(watch.statistics())
 """
@@ -145,7 +145,7 @@ def _top_frame(frame: FrameType) -> FrameType:
     return frame
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BusyThread:
     """A thread that ran while the loop was starved: ``cpu_s`` of CPU in the sampled part of the
     episode, seen last in ``function`` at ``filename:lineno`` (its innermost frame of user code)."""
@@ -163,7 +163,7 @@ class BusyThread:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlockReport:
     """The loop answered nothing for at least ``blocked_s``.
 
@@ -202,7 +202,7 @@ class BlockReport:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoopWatchStatistics:
     """Lag quantiles over all beats; ``blocks`` and ``starved`` count the reports of each kind."""
 
@@ -323,12 +323,12 @@ class _Episode:
 class LoopWatch:
     """Continuous event-loop lag measurement and a watchdog that says why the loop stalled.
 
-    A stall of ``threshold_s`` or more is reported once (log at warning + ``on_block``) as a
+    A stall of ``slow_s`` or more is reported once (log at warning + ``on_block``) as a
     :class:`BlockReport`: ``kind="blocked"`` names the user's line that held the loop,
     ``kind="starved"`` the busy threads that kept a runnable loop thread off the GIL.
 
     Args:
-        threshold_s: a loop unresponsive this long is reported.
+        slow_s: a loop unresponsive this long is reported.
         interval_s: heartbeat period (lag resolution; the defaults cost well under 1% of a core;
             the watchdog samples stacks and thread CPU times only while the heartbeat is late).
         on_block: ``callback(BlockReport)``, called from the watchdog thread.
@@ -338,12 +338,12 @@ class LoopWatch:
     def __init__(
         self,
         *,
-        threshold_s: float = 0.1,
+        slow_s: float = 0.1,
         interval_s: float = 0.05,
         on_block: Callable[[BlockReport], Any] | None = None,
         max_reports: int = 100,
     ) -> None:
-        self.threshold_s = check_seconds("threshold_s", threshold_s)
+        self.slow_s = check_seconds("slow_s", slow_s)
         self.interval_s = check_seconds("interval_s", interval_s)
         self.on_block = check_callable("on_block", on_block, allow_none=True)
         max_reports = check_int("max_reports", max_reports, minimum=1)
@@ -406,7 +406,7 @@ class LoopWatch:
         return below
 
     async def _heartbeat(self) -> None:
-        interval, threshold = self.interval_s, self.threshold_s
+        interval, threshold = self.interval_s, self.slow_s
         while True:
             expected = time.monotonic() + interval
             await asyncio.sleep(interval)
@@ -659,15 +659,15 @@ class LoopWatch:
         beat, lag = self._long_silence
         if beat == episode.beat:
             silent = max(silent, lag)
-        if silent < self.threshold_s:
+        if silent < self.slow_s:
             return
         verdict = self._judge(episode, end)
         if verdict is not None and not (episode.reported == "starved" == verdict.kind):
             self._emit(self._report_for(verdict, silent, episode.samples[-1].loop_frame))
 
     def _watchdog(self) -> None:
-        period = min(self.threshold_s / 2, 0.1)
-        start = self.threshold_s / 4  # a silence this long is sampled
+        period = min(self.slow_s / 2, 0.1)
+        start = self.slow_s / 4  # a silence this long is sampled
         cpu_ok = _thread_cpu(self._loop_native_id) is not None
         schedstat = _open_schedstat(self._loop_native_id) if cpu_ok else None
         episode = _Episode(self._last_beat)
@@ -698,9 +698,9 @@ class LoopWatch:
                 if len(episode.samples) == 1:
                     wait = min(period, 0.01)  # a second look soon: one sample cannot tell much
                     continue
-                if silent < self.threshold_s:
+                if silent < self.slow_s:
                     continue
-                verdict = self._judge(episode, patience=self.threshold_s / 2)
+                verdict = self._judge(episode, patience=self.slow_s / 2)
                 if verdict is not None and not (episode.reported == "starved" == verdict.kind):
                     episode.reported = verdict.kind
                     self._emit(self._report_for(verdict, silent, sample.loop_frame))
@@ -737,6 +737,6 @@ class LoopWatch:
     def __repr__(self) -> str:
         s = self.statistics()
         return (
-            f"<LoopWatch threshold={self.threshold_s * 1000:.0f}ms beats={s.beats} "
+            f"<LoopWatch slow={self.slow_s * 1000:.0f}ms beats={s.beats} "
             f"lag_p99={s.lag_p99_s * 1000:.1f}ms blocks={s.blocks} starved={s.starved}>"
         )

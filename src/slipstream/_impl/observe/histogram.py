@@ -17,7 +17,7 @@ from ..core.checks import check_number
 __all__ = ["Histogram", "HistogramSummary"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistogramSummary:
     count: int
     total: float

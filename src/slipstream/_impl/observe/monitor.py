@@ -184,10 +184,10 @@ class Monitor:
         with self._lock:
             self._gauges[self._name(name, self._gauges)] = value
 
-    def set_slow(self, name: str, threshold_s: float) -> None:
-        """Log (warning) every ``name`` operation slower than ``threshold_s``."""
-        threshold_s = check_seconds("threshold_s", threshold_s)
-        self._slow[name] = threshold_s
+    def set_slow(self, name: str, slow_s: float) -> None:
+        """Log (warning) every ``name`` operation slower than ``slow_s``."""
+        slow_s = check_seconds("slow_s", slow_s)
+        self._slow[name] = slow_s
 
     def add_hook(self, hook: Callable[[str, float, bool], Any]) -> None:
         """Call ``hook(name, seconds, error)`` for every measurement (e.g. record it in an

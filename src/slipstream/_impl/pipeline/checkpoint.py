@@ -61,7 +61,7 @@ _MAX_CHAIN = 8  # causes shown per failure
 RunState = Literal["running", "paused", "finished", "interrupted"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStatus:
     """Counts of one run's items by status, and the run's state.
 
@@ -84,7 +84,7 @@ class RunStatus:
     heartbeat: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FailedItem:
     """A failed item as the checkpoint keeps it; ``error`` is ``describe_error``'s text."""
 
@@ -644,7 +644,7 @@ class Checkpoint:
             "WHERE run_id = ? AND status = 'failed' ORDER BY key",
             run_id,
         )
-        return [FailedItem(*r) for r in rows]
+        return [FailedItem(key=k, stage=s, error=e, detail=d) for k, s, e, d in rows]
 
     async def status(self, run_id: str) -> RunStatus | None:
         """The run's counts and state; None for a run this checkpoint has never seen. A run

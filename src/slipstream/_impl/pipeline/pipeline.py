@@ -150,7 +150,7 @@ class Pipeline(Generic[T]):
             error fails that item at stage ``"row"``.
         checkpoint: an ``ss.Checkpoint`` (or a path or URL for one); None keeps no state.
         run_id: the run's name in the checkpoint; resuming means running the same run_id.
-        batch_size, max_delay_s: the sink's batching (rows per flush, longest wait).
+        batch_size, max_wait_s: the sink's batching (rows per flush, longest wait).
         registry: where stage setups get clients (its creations are reported).
         monitor: per-stage call latencies are recorded as ``"{name}.{stage}"``.
         name: the pipeline's name (metrics, progress bar).
@@ -167,7 +167,7 @@ class Pipeline(Generic[T]):
         checkpoint: Checkpoint | str | None = None,
         run_id: str = "default",
         batch_size: int = 100,
-        max_delay_s: float = 0.5,
+        max_wait_s: float = 0.5,
         registry: Registry | None = None,
         monitor: Monitor | None = None,
         name: str = "pipeline",
@@ -189,7 +189,7 @@ class Pipeline(Generic[T]):
         if not isinstance(run_id, str) or not run_id:
             raise ValueError(f"'run_id' must be a non-empty string, got {run_id!r}")
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        max_delay_s = check_seconds("max_delay_s", max_delay_s)
+        max_wait_s = check_seconds("max_wait_s", max_wait_s)
         if not isinstance(name, str) or not name:
             raise ValueError(f"'name' must be a non-empty string, got {name!r}")
         if isinstance(checkpoint, str):
@@ -207,7 +207,7 @@ class Pipeline(Generic[T]):
         self.checkpoint = checkpoint
         self.run_id = run_id
         self.batch_size = batch_size
-        self.max_delay_s = max_delay_s
+        self.max_wait_s = max_wait_s
         self.registry = registry or default_registry()
         self.monitor = monitor or default_monitor
         self.name = name
@@ -252,9 +252,19 @@ class Pipeline(Generic[T]):
                 )
             per_s = _rate_per_s(s.rate)
             throughput = s.concurrency / lat if per_s is None else min(s.concurrency / lat, per_s)
-            plans.append(StagePlan(s.name, lat, s.concurrency, per_s, throughput, 0.0, 0))
+            plans.append(
+                StagePlan(
+                    name=s.name,
+                    latency_s=lat,
+                    concurrency=s.concurrency,
+                    rate_per_s=per_s,
+                    throughput_per_s=throughput,
+                    busy_s=0.0,
+                    suggested_concurrency=0,
+                )
+            )
         if not plans:
-            return Plan(n_items, 0.0, "", (), ())
+            return Plan(n_items=n_items, makespan_s=0.0, bottleneck="", stages=(), advice=())
         slowest = min(plans, key=lambda p: p.throughput_per_s)
         pace = slowest.throughput_per_s
         makespan = n_items / pace + sum(p.latency_s for p in plans) if n_items else 0.0
@@ -281,7 +291,13 @@ class Pipeline(Generic[T]):
                 f"{slowest.name!r} is held by its rate limit ({slowest.rate_per_s:g}/s); more "
                 "concurrency will not help, a higher quota would"
             )
-        return Plan(n_items, makespan, slowest.name, tuple(final), tuple(advice))
+        return Plan(
+            n_items=n_items,
+            makespan_s=makespan,
+            bottleneck=slowest.name,
+            stages=tuple(final),
+            advice=tuple(advice),
+        )
 
     # -- running -----------------------------------------------------------------------------
 
@@ -508,7 +524,7 @@ class _Run:
         elif key in self.done_before or key in self.failed_before:
             self.already_done += 1
             return None
-        return _Env(Item(key, item), item)
+        return _Env(Item(key=key, source=item), item)
 
     # -- the stages --------------------------------------------------------------------------
 
@@ -627,7 +643,7 @@ class _Run:
             text = describe_error(exc)  # notes and causes too: the same text everywhere
         detail = error_detail(exc)
         if status != "skipped" and len(self.failures) < 100:
-            self.failures.append(FailedItem(key, stage, text, detail))
+            self.failures.append(FailedItem(key=key, stage=stage, error=text, detail=detail))
         self.marks[status].append((key, stage, text, detail))
         if sum(len(v) for v in self.marks.values()) >= self.p.batch_size:
             await self.commit_marks()
@@ -655,13 +671,13 @@ class _Run:
                 await _maybe_await(
                     self.on_progress(
                         PipelineProgress(
-                            self.p.run_id,
-                            self.ok,
-                            self.failed,
-                            self.skipped,
-                            self.already_done,
-                            self.total,
-                            self.clock() - self.started,
+                            run_id=self.p.run_id,
+                            ok=self.ok,
+                            failed=self.failed,
+                            skipped=self.skipped,
+                            already_done=self.already_done,
+                            total=self.total,
+                            elapsed_s=self.clock() - self.started,
                         )
                     )
                 )
@@ -717,8 +733,8 @@ class _Run:
         pending_bad: list[list[tuple[_Env, Exception]]] = []
         writer: BatchWriter[_Env] = BatchWriter(
             self.flush,
-            max_items=self.p.batch_size,
-            max_delay_s=self.p.max_delay_s,
+            batch_size=self.p.batch_size,
+            max_wait_s=self.p.max_wait_s,
             max_pending=max(self.p.batch_size * 4, 1000),
             on_failed=pending_bad.append,
         )
@@ -837,5 +853,13 @@ def _stage_report(st: _StageState) -> StageReport:
     else:
         mean = p50 = p95 = 0.0
     return StageReport(
-        st.stage.name, st.ok, st.failed, st.skipped, h.count, st.retries, mean, p50, p95
+        name=st.stage.name,
+        ok=st.ok,
+        failed=st.failed,
+        skipped=st.skipped,
+        calls=h.count,
+        retries=st.retries,
+        mean_s=mean,
+        p50_s=p50,
+        p95_s=p95,
     )

@@ -12,7 +12,7 @@ from .checkpoint import FailedItem, RunState
 __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StagePlan:
     name: str
     latency_s: float
@@ -23,7 +23,7 @@ class StagePlan:
     suggested_concurrency: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """``Pipeline.plan``'s estimate: the makespan, the bottleneck, and what to change."""
 
@@ -47,7 +47,7 @@ class Plan:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StageReport:
     name: str
     ok: int
@@ -60,7 +60,7 @@ class StageReport:
     p95_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineProgress:
     """Passed to ``on_progress``: where the run stands (JSON-friendly via ``asdict``)."""
 
@@ -73,7 +73,7 @@ class PipelineProgress:
     elapsed_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunReport:
     """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could
     not write some rows: they are in ``unwritten`` and stay not-done in the checkpoint).

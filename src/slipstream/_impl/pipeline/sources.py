@@ -26,15 +26,15 @@ __all__ = ["DirectorySource", "FileItem", "QuerySource", "query_source"]
 
 
 class QuerySource:
-    """Rows of one query, fetched ``chunk_size`` at a time (one round trip per chunk).
+    """Rows of one query, fetched ``batch_size`` at a time (one round trip per chunk).
 
     Iterate with ``async for row in source`` (rows are dicts); ``round_trips`` counts fetches.
     """
 
     def __init__(
-        self, target: Any, sql: str, params: Sequence[Any] = (), *, chunk_size: int = 1000
+        self, target: Any, sql: str, params: Sequence[Any] = (), *, batch_size: int = 1000
     ) -> None:
-        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         if not isinstance(sql, str):
             raise TypeError(f"'sql' must be a str, got {type(sql).__name__}")
         if not sql.strip():
@@ -50,11 +50,11 @@ class QuerySource:
         self.target = target
         self.sql = sql
         self.params = tuple(params)
-        self.chunk_size = chunk_size
+        self.batch_size = batch_size
         self.round_trips = 0
 
     def __repr__(self) -> str:
-        return f"QuerySource({self.sql!r}, chunk_size={self.chunk_size})"
+        return f"QuerySource({self.sql!r}, batch_size={self.batch_size})"
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         if self.kind == "asyncpg":
@@ -75,11 +75,11 @@ class QuerySource:
         async with conn.transaction():  # server-side cursors live in a transaction
             cursor = await conn.cursor(self.sql, *self.params)
             while True:
-                rows = await cursor.fetch(self.chunk_size)
+                rows = await cursor.fetch(self.batch_size)
                 self.round_trips += 1
                 for r in rows:
                     yield dict(r)
-                if len(rows) < self.chunk_size:
+                if len(rows) < self.batch_size:
                     return
 
     async def _sqlite(self) -> AsyncIterator[dict[str, Any]]:
@@ -95,7 +95,7 @@ class QuerySource:
             state["cursor"] = conn.execute(self.sql, self.params)
 
         def fetch() -> list[dict[str, Any]]:
-            return [dict(r) for r in state["cursor"].fetchmany(self.chunk_size)]
+            return [dict(r) for r in state["cursor"].fetchmany(self.batch_size)]
 
         def stop() -> None:
             conn = state.get("conn")
@@ -109,7 +109,7 @@ class QuerySource:
                 self.round_trips += 1
                 for r in rows:
                     yield r
-                if len(rows) < self.chunk_size:
+                if len(rows) < self.batch_size:
                     return
         finally:
             await asyncio.shield(loop.run_in_executor(pool, stop))
@@ -117,13 +117,13 @@ class QuerySource:
 
 
 def query_source(
-    target: Any, sql: str, params: Sequence[Any] = (), *, chunk_size: int = 1000
+    target: Any, sql: str, params: Sequence[Any] = (), *, batch_size: int = 1000
 ) -> QuerySource:
     """A pipeline source reading ``sql`` in chunks from an asyncpg pool or a SQLite file."""
-    return QuerySource(target, sql, params, chunk_size=chunk_size)
+    return QuerySource(target, sql, params, batch_size=batch_size)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileItem:
     """One file of a ``DirectorySource``; ``key`` is ``relpath@digest`` (16 hex digits)."""
 
@@ -146,7 +146,7 @@ class DirectorySource:
         pattern: a glob relative to ``root`` (default every file, recursively).
         hash_cache: a SQLite file remembering ``(path, size, mtime_ns) -> digest`` across runs,
             so unchanged files are not read again (None: remember within this object only).
-        batch: files stat'ed and hashed per trip to the worker thread.
+        batch_size: files stat'ed and hashed per trip to the worker thread.
 
     ``hashed`` and ``reused`` count files read and hashes taken from the cache in the last
     iteration. Items are ``FileItem``; their ``key`` changes when the content does.
@@ -158,7 +158,7 @@ class DirectorySource:
         pattern: str = "**/*",
         *,
         hash_cache: str | os.PathLike[str] | None = None,
-        batch: int = 64,
+        batch_size: int = 64,
     ) -> None:
         if not isinstance(root, str | os.PathLike):
             raise TypeError(f"'root' must be a directory path, got {type(root).__name__}")
@@ -173,10 +173,10 @@ class DirectorySource:
             raise TypeError(
                 f"'hash_cache' must be a file path or None, got {type(hash_cache).__name__}"
             )
-        batch = check_int("batch", batch, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         self.pattern = pattern
         self.hash_cache = Path(hash_cache) if hash_cache is not None else None
-        self.batch = batch
+        self.batch_size = batch_size
         self.hashed = 0
         self.reused = 0
         # one entry per file of the directory, for as long as this source lives
@@ -196,8 +196,8 @@ class DirectorySource:
             paths = await loop.run_in_executor(pool, self._list)
             conn = await loop.run_in_executor(pool, self._open_cache)
             try:
-                for i in range(0, len(paths), self.batch):
-                    chunk = paths[i : i + self.batch]
+                for i in range(0, len(paths), self.batch_size):
+                    chunk = paths[i : i + self.batch_size]
                     for item in await loop.run_in_executor(pool, self._hash_chunk, conn, chunk):
                         yield item
             finally:
@@ -258,7 +258,11 @@ class DirectorySource:
                 fresh.append((name, st.st_size, st.st_mtime_ns, digest))
             self._memory[name] = (st.st_size, st.st_mtime_ns, digest)
             rel = path.relative_to(self.root).as_posix()
-            out.append(FileItem(path, rel, st.st_size, st.st_mtime_ns, digest))
+            out.append(
+                FileItem(
+                    path=path, relpath=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, digest=digest
+                )
+            )
         if conn is not None and fresh:
             with conn:
                 conn.executemany(

@@ -25,7 +25,7 @@ from ..flow.retry import Retry
 __all__ = ["Item", "Stage", "current_item"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
     """An item's identity on its way through a pipeline: ``key`` (what the checkpoint and the
     sink's upsert use) and ``source``, the item as the source gave it. The engine carries it

@@ -344,7 +344,7 @@ RULES: tuple[Rule, ...] = (
 
             async def save_scores(pool: asyncpg.Pool, scores):
                 flush = ss.asyncpg_flush(pool, "score", ["user_id", "value"])  # COPY per batch
-                async with ss.BatchWriter(flush, max_items=500) as writer:
+                async with ss.BatchWriter(flush, batch_size=500) as writer:
                     for score in scores:
                         await writer.add({"user_id": score.user_id, "value": score.value})
         """,
@@ -390,7 +390,7 @@ RULES: tuple[Rule, ...] = (
 
             def annotate_all(make_session: sessionmaker, genes: list[Gene]) -> None:
                 flush = ss.sqlalchemy_flush(make_session, Gene, conflict=["id"])
-                with ss.SyncBatchWriter(flush, max_items=500) as writer:  # a commit per 500
+                with ss.SyncBatchWriter(flush, batch_size=500) as writer:  # a commit per 500
                     for gene in genes:
                         row = {"id": gene.id, "symbol": gene.symbol, "summary": summarize(gene)}
                         writer.add(row)

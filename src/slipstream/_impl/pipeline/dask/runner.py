@@ -51,7 +51,7 @@ class DaskRunner:
             an item).
         concurrency_per_worker: calls in flight per worker process.
         n_workers, threads_per_worker: the local cluster's shape (ignored with ``address``).
-        linger_s: how long a partial batch waits for more items before it is sent.
+        max_wait_s: how long a partial batch waits for more items before it is sent.
         batches_per_worker: batches sent to a worker at once (one runs while the next
             travels).
 
@@ -67,7 +67,7 @@ class DaskRunner:
         concurrency_per_worker: int = 32,
         n_workers: int = 2,
         threads_per_worker: int = 1,
-        linger_s: float = 0.01,
+        max_wait_s: float = 0.01,
         batches_per_worker: int = 2,
     ) -> None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -79,13 +79,13 @@ class DaskRunner:
         batches_per_worker = check_int("batches_per_worker", batches_per_worker, minimum=1)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"'address' must be a string or None, got {type(address).__name__}")
-        linger_s = check_seconds("linger_s", linger_s, allow_zero=True)
+        max_wait_s = check_seconds("max_wait_s", max_wait_s, allow_zero=True)
         self.address = address
         self.batch_size = batch_size
         self.concurrency_per_worker = concurrency_per_worker
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
-        self.linger_s = linger_s
+        self.max_wait_s = max_wait_s
         self.batches_per_worker = batches_per_worker
         self.client: Any = None
         self._cluster: Any = None
@@ -323,7 +323,7 @@ class DaskRunner:
         self, queue: asyncio.Queue[Any], end: object, busy: bool
     ) -> tuple[list[Any], bool]:
         """Up to ``batch_size`` items: wait for the first (unless batches are in flight and
-        none is ready), then up to ``linger_s`` for the rest."""
+        none is ready), then up to ``max_wait_s`` for the rest."""
         batch: list[Any] = []
         if busy and queue.empty():
             return batch, False
@@ -331,7 +331,7 @@ class DaskRunner:
         if first is end:
             return batch, True
         batch.append(first)
-        deadline = time.perf_counter() + self.linger_s
+        deadline = time.perf_counter() + self.max_wait_s
         while len(batch) < self.batch_size:
             if queue.empty():
                 remaining = deadline - time.perf_counter()

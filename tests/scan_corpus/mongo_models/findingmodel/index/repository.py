@@ -19,12 +19,12 @@ class Operation:
 
 
 class ModelIndex:
-    def __init__(self, client: AsyncIOMotorClient, max_batch_size: int = 1000) -> None:
+    def __init__(self, client: AsyncIOMotorClient, batch_size: int = 1000) -> None:
         self.db = client["findings"]
         self.collection = self.db["models"]
         self.people = self.db.people
         self.orgs = self.db["organizations"]
-        self.max_batch_size = max_batch_size
+        self.batch_size = batch_size
 
     async def get_person(self, github_username: str) -> dict | None:
         return await self.people.find_one({"github_username": github_username})
@@ -63,8 +63,8 @@ class ModelIndex:
 
     async def bulk_insert(self, documents: list[dict]) -> list:
         inserted_ids = []
-        for i in range(0, len(documents), self.max_batch_size):
-            batch = documents[i : i + self.max_batch_size]
+        for i in range(0, len(documents), self.batch_size):
+            batch = documents[i : i + self.batch_size]
             result = await self.collection.insert_many(batch, ordered=False)  # ok: SLP202, SLP301 one batch per chunk
             inserted_ids.extend(result.inserted_ids)
         return inserted_ids
