@@ -56,6 +56,10 @@ def settings(tmp: Path, url: str, **kw: Any) -> Any:
 
 
 def test_the_emulator_answers_deterministically_and_valid(endpoint: str) -> None:
+    """The emulator gives one answer per prompt, the workload's expected one, valid for its
+
+
+    schema."""
     schema = workload.make_schemas(1)[0]
     body = workload.prompt("a document about law", schema)
     answers = set()
@@ -70,6 +74,10 @@ def test_the_emulator_answers_deterministically_and_valid(endpoint: str) -> None
 
 
 def test_the_emulator_rate_limits_with_retry_after() -> None:
+    """Past its rate the emulator answers 429 with a Retry-After header, as a real provider
+
+
+    does."""
     with _serving.running(EMULATOR, "--latency-ms", "1", "--rate", "5", "--burst", "1") as url:
         body = workload.prompt("x", workload.make_schemas(1)[0])
         statuses = [
@@ -84,6 +92,10 @@ def test_the_emulator_rate_limits_with_retry_after() -> None:
 def test_fast_stores_exactly_the_expected_results_and_records_bad_input(
     tmp_path: Path, steady: str
 ) -> None:
+    """The fast pipeline stores exactly the expected rows and records every bad input (garbage
+
+
+    answer, missing asset, broken schema) as a failure or skip with its reason."""
     ids = workload.make_assets(tmp_path / "assets", 12, garbage=1)  # asset 0 gets garbage
     (tmp_path / "assets" / "asset-00005.txt").unlink()  # a missing asset
     schemas = workload.make_schemas(3)
@@ -117,6 +129,7 @@ def test_fast_stores_exactly_the_expected_results_and_records_bad_input(
 
 
 def test_an_unreachable_endpoint_fails_before_any_work(tmp_path: Path) -> None:
+    """An LLM endpoint that cannot be reached stops the run in setup, before any item."""
     ids = workload.make_assets(tmp_path / "assets", 3)
     with pytest.raises(ss.PipelineError, match="setup of stage 'classify' failed"):
         asyncio.run(
@@ -126,6 +139,7 @@ def test_an_unreachable_endpoint_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_a_wrong_database_url_fails_before_any_work(tmp_path: Path, endpoint: str) -> None:
+    """A database URL that cannot be opened stops the run before any item."""
     ids = workload.make_assets(tmp_path / "assets", 3)
     bad = fast.Settings(
         endpoint=endpoint,
@@ -137,6 +151,7 @@ def test_a_wrong_database_url_fails_before_any_work(tmp_path: Path, endpoint: st
 
 
 def test_fast_writes_to_postgres(tmp_path: Path, endpoint: str, postgres_url: str) -> None:
+    """The fast pipeline stores the expected rows in PostgreSQL with three clients in all."""
     ids = workload.make_assets(tmp_path / "assets", 6)
     schemas = workload.make_schemas(2)
     asyncio.run(workload.prepare_db(postgres_url, reset=True))
@@ -152,6 +167,10 @@ def test_fast_writes_to_postgres(tmp_path: Path, endpoint: str, postgres_url: st
 
 
 def test_naive_makes_clients_per_pair_and_loses_errors(tmp_path: Path, endpoint: str) -> None:
+    """The naive loop builds clients for every pair, commits per row and loses the failed
+
+
+    calls."""
     ids = workload.make_assets(tmp_path / "assets", 10)
     schemas = workload.make_schemas(2)
     db = str(tmp_path / "n.sqlite")
@@ -170,6 +189,7 @@ def test_naive_makes_clients_per_pair_and_loses_errors(tmp_path: Path, endpoint:
 
 
 def test_the_demo_prints_the_table_and_writes_the_chart(tmp_path: Path, endpoint: str) -> None:
+    """The demo exits 0 after printing its table and writing a real PNG chart."""
     run: ModuleType = __import__("run")
     out = tmp_path / "out"
     code = run.main(
@@ -182,6 +202,10 @@ def test_the_demo_prints_the_table_and_writes_the_chart(tmp_path: Path, endpoint
 
 
 def test_the_llm_stage_on_dask_gives_the_same_results(tmp_path: Path, steady: str) -> None:
+    """The LLM stage on Dask workers stores the same rows and records the same failures as a
+
+
+    local run."""
     pytest.importorskip("distributed")
     ids = workload.make_assets(tmp_path / "assets", 8, garbage=1)
     schemas = workload.make_schemas(2)
@@ -226,6 +250,7 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_assets_from_an_s3_bucket(tmp_path: Path, steady: str, s3_bucket: str) -> None:
+    """Assets read from an S3 bucket give the expected rows, and a deleted object is skipped."""
     ids = workload.make_assets(tmp_path / "assets", 6)
     assert 6 == asyncio.run(workload.fill_bucket(s3_bucket, tmp_path / "assets"))
     store = asyncio.run(workload.S3Store.connect(s3_bucket))
@@ -247,6 +272,10 @@ def test_assets_from_an_s3_bucket(tmp_path: Path, steady: str, s3_bucket: str) -
 def test_a_down_endpoint_trips_the_breaker_and_retry_failed_finishes_later(
     tmp_path: Path, steady: str
 ) -> None:
+    """A down endpoint opens the breaker (few calls, every item recorded), and retry_failed
+
+
+    finishes the run once it is back."""
     ids = workload.make_assets(tmp_path / "assets", 50)
     schemas = workload.make_schemas(2)
     checkpoint = str(tmp_path / "c.sqlite")

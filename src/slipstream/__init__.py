@@ -1,11 +1,16 @@
 """slipstream: make async backends and data pipelines fast without making them fragile.
 
-The package is laid out as the product is: ``slipstream.fix`` holds the primitives that replace
-hand-rolled performance code, ``slipstream.prove`` measures what they buy. Everything users need
-is re-exported here::
+find where code loses time (``slipstream scan``, ``ss.scan``), fix it with the primitives
+exported here (``map``, ``Cache``, ``DataLoader``, ``BatchWriter``, ``offload``, ``Pipeline``...),
+and prove what the fix bought (``Monitor``, ``Histogram``, ``LoopWatch``)::
 
     import slipstream as ss
     results = await ss.map(fetch, urls, concurrency=20, rate=ss.Rate(per_second=50))
+
+Public modules: ``slipstream`` (everything below), ``slipstream.exceptions`` (the error tree),
+``slipstream.typing`` (statistics, reports and protocols to annotate with) and
+``slipstream.testing`` (virtual time and test switches). The implementation is private, one
+package per concept under ``slipstream._impl``.
 """
 
 from ._impl.cache.cache import Cache as Cache
@@ -30,6 +35,7 @@ from ._impl.core.errors import SlipstreamError as SlipstreamError
 from ._impl.core.errors import TaskSetFull as TaskSetFull
 from ._impl.core.outcome import Outcome as Outcome
 from ._impl.core.outcome import Summary as Summary
+from ._impl.core.publish import publish as _publish
 from ._impl.core.results import Results as Results
 from ._impl.core.results import raise_failures as raise_failures
 from ._impl.core.transient import CommitOutcomeUnknown as CommitOutcomeUnknown
@@ -184,3 +190,6 @@ __all__ = [
     "sqlite_flush",
     "stream",
 ]
+
+
+_publish(globals(), __all__, __name__)

@@ -1,5 +1,5 @@
-"""Public home of slipstream's exceptions (see ``slipstream._exceptions`` for the tree)."""
-
+# The tree is drawn once, in the implementation's docstring; help(slipstream.exceptions) shows it.
+from ._impl.core import errors as _errors
 from ._impl.core.errors import CheckpointError as CheckpointError
 from ._impl.core.errors import CircuitOpen as CircuitOpen
 from ._impl.core.errors import FailedItems as FailedItems
@@ -12,10 +12,14 @@ from ._impl.core.errors import RemoteError as RemoteError
 from ._impl.core.errors import Skip as Skip
 from ._impl.core.errors import SlipstreamError as SlipstreamError
 from ._impl.core.errors import TaskSetFull as TaskSetFull
+from ._impl.core.transient import CommitOutcomeUnknown as CommitOutcomeUnknown
+
+__doc__ = _errors.__doc__
 
 __all__ = [
     "CheckpointError",
     "CircuitOpen",
+    "CommitOutcomeUnknown",
     "FailedItems",
     "FlushFailed",
     "InputError",

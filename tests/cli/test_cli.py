@@ -64,6 +64,10 @@ def last_json(out: str) -> dict[str, object]:
 
 
 def test_run_status_and_retry_failed(tmp_path: Path) -> None:
+    """`run` reports failures with exit 1, `status` shows them, and `run --retry-failed`
+
+
+    finishes with exit 0."""
     (tmp_path / "job.py").write_text(JOB)
     first = slipstream(tmp_path, "run", "job.py:pipeline", "--run-id", "r1")
     assert 1 == first.returncode, first.stderr  # items failed
@@ -103,6 +107,7 @@ def test_run_status_and_retry_failed(tmp_path: Path) -> None:
     ],
 )
 def test_usage_errors_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    """Each usage error is one `slipstream: error:` line naming the problem, exit status 2."""
     (tmp_path / "job.py").write_text(JOB)
     result = slipstream(tmp_path, *args)
     assert 2 == result.returncode
@@ -113,6 +118,7 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path, args: list[str], messag
 @pytest.mark.realtime
 @pytest.mark.parametrize("runner", ["local", "dask"])
 def test_demo_runs_one_shape_end_to_end(tmp_path: Path, runner: str) -> None:
+    """`slipstream demo` runs one shape end to end, locally and on Dask, and exits 0."""
     if runner == "dask":
         pytest.importorskip("distributed")
     result = slipstream(
@@ -135,6 +141,7 @@ def test_demo_runs_one_shape_end_to_end(tmp_path: Path, runner: str) -> None:
 
 
 def test_demo_with_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> None:
+    """The demo against an endpoint that is down exits 2 with one clear line."""
     result = slipstream(tmp_path, "demo", "--endpoint", "http://127.0.0.1:1", "--quiet")
     assert 2 == result.returncode
     assert "does not answer /v1/models" in result.stderr
@@ -236,3 +243,40 @@ def test_the_json_line_caps_its_failures(tmp_path: Path) -> None:
         len(report["failures"]),  # type: ignore[arg-type]
         report["failures_left_out"],
     )
+
+
+class TestDemoDiscovery:
+    """`slipstream demo` finds the demo in the working tree, never inside its own install."""
+
+    FAKE_RUN = "def main(argv, prog):\n    print(f'{prog} ran with {argv}')\n    return 0\n"
+
+    def test_found_from_a_subfolder_of_a_checkout(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """From any folder inside a checkout, the nearest examples/annotation/run.py runs."""
+        (tmp_path / "examples" / "annotation").mkdir(parents=True)
+        (tmp_path / "examples" / "annotation" / "run.py").write_text(self.FAKE_RUN)
+        (tmp_path / "deep" / "er").mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / "deep" / "er")
+        monkeypatch.delenv("SLIPSTREAM_EXAMPLES", raising=False)
+        assert 0 == cli.main(["demo", "--assets", "2"])
+        assert "slipstream demo ran with ['--assets', '2']" in capsys.readouterr().out
+
+    def test_outside_a_checkout_is_one_clear_line(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Outside a checkout the command says how to get the demo and exits 2."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("SLIPSTREAM_EXAMPLES", raising=False)
+        assert 2 == cli.main(["demo"])
+        err = capsys.readouterr().err
+        assert "git clone the repository and run 'make demo'" in err
+        assert "SLIPSTREAM_EXAMPLES" in err
+
+    def test_a_wrong_examples_folder_is_named(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """SLIPSTREAM_EXAMPLES pointing at a folder without the demo is an error naming it."""
+        monkeypatch.setenv("SLIPSTREAM_EXAMPLES", str(tmp_path))
+        assert 2 == cli.main(["demo"])
+        assert f"SLIPSTREAM_EXAMPLES={str(tmp_path)!r} has no" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""The types you annotate with: statistics snapshots, reports and plans, and the protocols a
+custom backend implements. Nothing here needs constructing by hand::
+
+    from slipstream.typing import CacheStatistics, RunReport
+
+    def log_run(report: RunReport, cache: CacheStatistics) -> None: ...
+
+The primitives themselves (``Cache``, ``Pipeline``, ``Retry``...) live in ``slipstream``; the
+value types below are also there, so ``ss.RunReport`` and ``slipstream.typing.RunReport`` are
+one class.
+"""
+
+from ._impl.cache.cache import CacheStatistics as CacheStatistics
+from ._impl.clients.registry import ProviderStatistics as ProviderStatistics
+from ._impl.core.outcome import Outcome as Outcome
+from ._impl.core.outcome import Summary as Summary
+from ._impl.core.publish import publish as _publish
+from ._impl.core.results import Results as Results
+from ._impl.core.rules.rule import Rule as Rule
+from ._impl.core.rules.rule import Severity as Severity
+from ._impl.db.loader import DataLoaderStatistics as DataLoaderStatistics
+from ._impl.db.sinks import BatchFlush as BatchFlush
+from ._impl.db.writer import WriterStatistics as WriterStatistics
+from ._impl.flow.breaker import BreakerState as BreakerState
+from ._impl.flow.breaker import BreakerStatistics as BreakerStatistics
+from ._impl.flow.rate import Limiter as Limiter
+from ._impl.flow.rate import RateLimiterStatistics as RateLimiterStatistics
+from ._impl.loop.taskset import TaskSetStatistics as TaskSetStatistics
+from ._impl.loop.watch import BlockReport as BlockReport
+from ._impl.loop.watch import BusyThread as BusyThread
+from ._impl.loop.watch import LoopWatchStatistics as LoopWatchStatistics
+from ._impl.observe.histogram import HistogramSummary as HistogramSummary
+from ._impl.pipeline.checkpoint import FailedItem as FailedItem
+from ._impl.pipeline.checkpoint import RunState as RunState
+from ._impl.pipeline.checkpoint import RunStatus as RunStatus
+from ._impl.pipeline.report import PipelineProgress as PipelineProgress
+from ._impl.pipeline.report import Plan as Plan
+from ._impl.pipeline.report import RunReport as RunReport
+from ._impl.pipeline.report import StagePlan as StagePlan
+from ._impl.pipeline.report import StageReport as StageReport
+from ._impl.scan.model import ChainStep as ChainStep
+from ._impl.scan.model import Finding as Finding
+
+__all__ = [
+    "BatchFlush",
+    "BlockReport",
+    "BreakerState",
+    "BreakerStatistics",
+    "BusyThread",
+    "CacheStatistics",
+    "ChainStep",
+    "DataLoaderStatistics",
+    "FailedItem",
+    "Finding",
+    "HistogramSummary",
+    "Limiter",
+    "LoopWatchStatistics",
+    "Outcome",
+    "PipelineProgress",
+    "Plan",
+    "ProviderStatistics",
+    "RateLimiterStatistics",
+    "Results",
+    "Rule",
+    "RunReport",
+    "RunState",
+    "RunStatus",
+    "Severity",
+    "StagePlan",
+    "StageReport",
+    "Summary",
+    "TaskSetStatistics",
+    "WriterStatistics",
+]
+
+_publish(globals(), __all__, __name__)
