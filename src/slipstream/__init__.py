@@ -23,6 +23,7 @@ from ._impl.clients.registry import Registry as Registry
 from ._impl.clients.registry import default_registry as default_registry
 from ._impl.core.errors import CheckpointError as CheckpointError
 from ._impl.core.errors import CircuitOpen as CircuitOpen
+from ._impl.core.errors import ConfigError as ConfigError
 from ._impl.core.errors import FailedItems as FailedItems
 from ._impl.core.errors import FlushFailed as FlushFailed
 from ._impl.core.errors import InputError as InputError
@@ -116,6 +117,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpen",
     "CommitOutcomeUnknown",
+    "ConfigError",
     "DaskRunner",
     "DataLoader",
     "DataLoaderStatistics",

@@ -2,6 +2,7 @@
 from ._impl.core import errors as _errors
 from ._impl.core.errors import CheckpointError as CheckpointError
 from ._impl.core.errors import CircuitOpen as CircuitOpen
+from ._impl.core.errors import ConfigError as ConfigError
 from ._impl.core.errors import FailedItems as FailedItems
 from ._impl.core.errors import FlushFailed as FlushFailed
 from ._impl.core.errors import InputError as InputError
@@ -20,6 +21,7 @@ __all__ = [
     "CheckpointError",
     "CircuitOpen",
     "CommitOutcomeUnknown",
+    "ConfigError",
     "FailedItems",
     "FlushFailed",
     "InputError",

@@ -17,7 +17,7 @@ import asyncio
 import selectors
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 from ._impl.core import clock as _clock
 from ._impl.core.checks import check_int, check_seconds
@@ -53,6 +53,7 @@ def no_waits(*, attempts: int = 1) -> Iterator[None]:
         testing_state.enabled, testing_state.attempts = previous
 
 
+@final
 class FakeClock:
     """A monotonic clock that moves only when told: ``clock.advance(2.5)``."""
 

@@ -11,6 +11,10 @@ one class.
 """
 
 from ._impl.cache.cache import CacheStatistics as CacheStatistics
+from ._impl.cache.serializers import Serializer as Serializer
+from ._impl.cache.store import Store as Store
+from ._impl.cache.store import Target as Target
+from ._impl.cache.store import Terms as Terms
 from ._impl.clients.registry import ProviderStatistics as ProviderStatistics
 from ._impl.core.outcome import Outcome as Outcome
 from ._impl.core.outcome import Summary as Summary
@@ -30,9 +34,14 @@ from ._impl.loop.watch import BlockReport as BlockReport
 from ._impl.loop.watch import BusyThread as BusyThread
 from ._impl.loop.watch import LoopWatchStatistics as LoopWatchStatistics
 from ._impl.observe.histogram import HistogramSummary as HistogramSummary
+from ._impl.observe.monitor import Measurement as Measurement
 from ._impl.pipeline.checkpoint import FailedItem as FailedItem
 from ._impl.pipeline.checkpoint import RunState as RunState
 from ._impl.pipeline.checkpoint import RunStatus as RunStatus
+from ._impl.pipeline.checkpoint.records import ItemRow as ItemRow
+from ._impl.pipeline.checkpoint.records import Owner as Owner
+from ._impl.pipeline.checkpoint.records import StoredRun as StoredRun
+from ._impl.pipeline.checkpoint.store import CheckpointStore as CheckpointStore
 from ._impl.pipeline.report import PipelineProgress as PipelineProgress
 from ._impl.pipeline.report import Plan as Plan
 from ._impl.pipeline.report import RunReport as RunReport
@@ -49,13 +58,17 @@ __all__ = [
     "BusyThread",
     "CacheStatistics",
     "ChainStep",
+    "CheckpointStore",
     "DataLoaderStatistics",
     "FailedItem",
     "Finding",
     "HistogramSummary",
+    "ItemRow",
     "Limiter",
     "LoopWatchStatistics",
+    "Measurement",
     "Outcome",
+    "Owner",
     "PipelineProgress",
     "Plan",
     "ProviderStatistics",
@@ -65,11 +78,16 @@ __all__ = [
     "RunReport",
     "RunState",
     "RunStatus",
+    "Serializer",
     "Severity",
     "StagePlan",
     "StageReport",
+    "Store",
+    "StoredRun",
     "Summary",
+    "Target",
     "TaskSetStatistics",
+    "Terms",
     "WriterStatistics",
 ]
 

@@ -1,13 +1,9 @@
-"""Cache and @cached in memory: single flight, TTL, bounds, keys, staleness, invalidation."""
+"""Cache in memory: values and TTLs, staleness, bounds and sweeping, invalidation, the sync
+API, statistics, and a model check of LRU-with-TTL."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
-import threading
-import time
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -17,90 +13,7 @@ from hypothesis import strategies as st
 import slipstream as ss
 from slipstream import testing
 
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-
-
-class Loader:
-    """An async loader that counts calls, takes `delay_s`, and can fail."""
-
-    def __init__(self, delay_s: float = 0.01, fail: bool = False) -> None:
-        self.calls = 0
-        self.cancelled = 0
-        self.delay_s = delay_s
-        self.fail = fail
-
-    async def __call__(self, x: Any = 1) -> Any:
-        self.calls += 1
-        try:
-            await asyncio.sleep(self.delay_s)
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        if self.fail:
-            raise ConnectionError(f"backend down for {x}")
-        return ("value", x, self.calls)
-
-
-class TestSingleFlight:
-    def test_thousand_concurrent_misses_one_computation(self, vrun: Run) -> None:
-        """1,000 concurrent misses of one key run the loader once and all get its value."""
-        loader = Loader()
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> set[Any]:
-            return set(await asyncio.gather(*(fn(7) for _ in range(1000))))
-
-        assert {("value", 7, 1)} == vrun(main())
-        assert 1 == loader.calls
-        assert 999 == fn.cache.statistics().joins  # type: ignore[attr-defined]
-
-    def test_cancelling_some_waiters_spares_the_others(self, vrun: Run) -> None:
-        """Cancelling 10% of the waiters mid-flight leaves the computation and the rest alone."""
-        loader = Loader(delay_s=1.0)
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> list[Any]:
-            tasks = [asyncio.create_task(fn(1)) for _ in range(100)]
-            await asyncio.sleep(0.5)
-            for task in tasks[:10]:
-                task.cancel()
-            return await asyncio.gather(*tasks, return_exceptions=True)
-
-        results = vrun(main())
-        assert 10 == sum(isinstance(r, asyncio.CancelledError) for r in results)
-        assert 90 == results.count(("value", 1, 1))
-        assert (1, 0) == (loader.calls, loader.cancelled)
-
-    def test_last_waiter_leaving_cancels_the_computation(self, vrun: Run) -> None:
-        """When every waiter is cancelled, the computation is cancelled too, and not cached."""
-        loader = Loader(delay_s=1.0)
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> Any:
-            tasks = [asyncio.create_task(fn(1)) for _ in range(3)]
-            await asyncio.sleep(0.1)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.sleep(0)
-            return await fn(1)
-
-        assert ("value", 1, 2) == vrun(main())
-        assert 1 == loader.cancelled
-
-    def test_failure_reaches_all_waiters_and_is_not_cached(self, vrun: Run) -> None:
-        """A failing loader's error goes to every waiter; the next call computes again."""
-        loader = Loader(fail=True)
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> list[Any]:
-            first = await asyncio.gather(*(fn(1) for _ in range(5)), return_exceptions=True)
-            second = await asyncio.gather(fn(1), return_exceptions=True)
-            return first + second
-
-        results = vrun(main())
-        assert all(isinstance(r, ConnectionError) for r in results)
-        assert 2 == loader.calls
+from .helpers import Loader, Run, entries
 
 
 class TestValues:
@@ -190,118 +103,6 @@ class TestValues:
         assert 2 == loader.calls
 
 
-@dataclasses.dataclass(frozen=True)
-class Schema:
-    name: str
-    fields: tuple[str, ...]
-
-
-class Session:
-    """A database session: its repr is an address, so it cannot be part of a key."""
-
-
-class TestKeys:
-    def test_dataclass_and_kwargs_arguments(self, vrun: Run) -> None:
-        """Equal dataclasses share an entry; keyword order does not matter; 1 and True differ."""
-        calls: list[Any] = []
-
-        @ss.cached(ttl_s=60)
-        async def classify(asset: int, schema: Schema, *, strict: Any = False) -> int:
-            calls.append((asset, schema, strict))
-            return len(calls)
-
-        async def main() -> list[int]:
-            s1, s2 = Schema("a", ("x",)), Schema("a", ("x",))
-            return [
-                await classify(1, s1, strict=1),
-                await classify(1, s2, strict=1),
-                await classify(1, s1, strict=True),
-                await classify(asset=1, schema=s1, strict=1),
-                await classify(schema=s1, asset=1, strict=1),
-            ]
-
-        assert [1, 1, 2, 3, 3] == vrun(main())
-
-    def test_unencodable_argument_is_named(self, vrun: Run) -> None:
-        """An argument whose only text is an address raises TypeError naming it."""
-
-        @ss.cached(ttl_s=60)
-        async def load(session: Session, asset_id: int) -> int:
-            return asset_id
-
-        with pytest.raises(TypeError, match="'session'"):
-            vrun(load(Session(), 1))
-
-    def test_exclude_and_key(self, vrun: Run) -> None:
-        """exclude= leaves a runtime argument out; key= chooses what identifies a call."""
-        calls = []
-
-        @ss.cached(ttl_s=60, exclude=["session"])
-        async def load(session: Session, asset_id: int) -> int:
-            calls.append(asset_id)
-            return asset_id
-
-        @ss.cached(ttl_s=60, key=lambda client, url, **_: url)
-        async def fetch(client: Session, url: str, retries: int = 1) -> str:
-            calls.append(url)
-            return url
-
-        async def main() -> None:
-            await load(Session(), 1)
-            await load(Session(), 1)
-            await fetch(Session(), "u", retries=2)
-            await fetch(Session(), "u", retries=3)
-
-        vrun(main())
-        assert [1, "u"] == calls
-
-    def test_exclude_unknown_parameter(self) -> None:
-        """exclude= naming no parameter is a ValueError naming it."""
-        with pytest.raises(ValueError, match="sesion"):
-            ss.cached(exclude=["sesion"])(lambda session: None)
-
-    def test_methods(self, vrun: Run) -> None:
-        """A method caches per instance when the instance has a key, or across with exclude."""
-
-        class Repo:
-            def __init__(self, tenant: str) -> None:
-                self.tenant = tenant
-                self.calls = 0
-
-            def __slipstream_key__(self) -> str:
-                return self.tenant
-
-            @ss.cached(ttl_s=60)
-            async def count(self, kind: str) -> tuple[str, str]:
-                self.calls += 1
-                return self.tenant, kind
-
-        async def main() -> list[Any]:
-            a, b = Repo("a"), Repo("b")
-            return [await a.count("x"), await a.count("x"), await b.count("x"), a.calls]
-
-        assert [("a", "x"), ("a", "x"), ("b", "x"), 1] == vrun(main())
-
-    def test_version_orphans_old_entries(self, vrun: Run) -> None:
-        """Two versions of a function in one cache do not share entries."""
-        cache = ss.Cache(ttl_s=60)
-
-        async def v1(x: int) -> str:
-            return "v1"
-
-        async def v2(x: int) -> str:
-            return "v2"
-
-        v2.__qualname__ = v1.__qualname__
-        f1 = ss.cached(cache, version=1)(v1)
-        f2 = ss.cached(cache, version=2)(v2)
-
-        async def main() -> list[str]:
-            return [await f1(1), await f2(1)]
-
-        assert ["v1", "v2"] == vrun(main())
-
-
 class TestBoundsAndInvalidation:
     def test_lru_eviction(self, vrun: Run) -> None:
         """Beyond max_entries the least recently used entry goes first."""
@@ -338,9 +139,9 @@ class TestBoundsAndInvalidation:
             for i in range(1000):
                 await cache.set(i, i)
             await cache.get_or_load("start the timer", Loader(0))
-            before = len(cache.memory)  # type: ignore[arg-type]
+            before = entries(cache)
             await asyncio.sleep(12)  # nobody touches the cache
-            after = len(cache.memory)  # type: ignore[arg-type]
+            after = entries(cache)
             await cache.aclose()
             return [before, after]
 
@@ -400,38 +201,6 @@ class TestBoundsAndInvalidation:
 
 
 class TestSync:
-    def test_sync_function_single_flight_across_threads(self) -> None:
-        """20 threads missing one key together run the sync function once: the load is held
-        until the other 19 have joined its flight (counted), so they overlap for certain."""
-        calls = []
-        release = threading.Event()
-        start = threading.Barrier(20)
-
-        @ss.cached(ttl_s=60)
-        def slow(x: int) -> int:
-            calls.append(x)
-            assert release.wait(10)
-            return x * 2
-
-        def caller() -> None:
-            start.wait()
-            results.append(slow(4))
-
-        results: list[int] = []
-        threads = [threading.Thread(target=caller) for _ in range(20)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while slow.cache.statistics().joins < 19 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        stats = slow.cache.statistics()
-        release.set()
-        for t in threads:
-            t.join()
-        assert (1, 19) == (stats.misses, stats.joins)
-        assert [8] * 20 == results
-        assert [4] == calls
-
     def test_sync_api(self) -> None:
         """get_or_load_sync, set_sync, get_sync and invalidate_sync work without a loop."""
         cache = ss.Cache(ttl_s=60)
@@ -483,63 +252,9 @@ class TestProperties:
                     elif k in model:
                         del model[k]
                     assert want == got
-                assert len(cache.memory) <= max_entries  # type: ignore[arg-type]
+                assert entries(cache) <= max_entries
 
         testing.run(main(), virtual_clock=True)
-
-
-class TestLoops:
-    def test_module_level_cache_across_event_loops(self) -> None:
-        """A decorated function keeps working across asyncio.run calls, even when a loop
-        closed while a computation was in flight."""
-        calls = []
-
-        @ss.cached(ttl_s=60)
-        async def slow(x: int) -> int:
-            calls.append(x)
-            await asyncio.sleep(0.05)
-            return x
-
-        async def abandon() -> None:
-            asyncio.get_running_loop().create_task(slow(1))
-            await asyncio.sleep(0.01)  # the loop closes with slow(1) in flight
-
-        asyncio.run(abandon())
-        assert 1 == asyncio.run(slow(1))
-        assert 1 == asyncio.run(slow(1))
-        assert [1, 1] == calls
-        assert 1 / 3 == pytest.approx(slow.cache.statistics().hit_ratio)  # type: ignore[attr-defined]
-
-
-class TestAbandonedFlights:
-    """A caller that was never cancelled never gets CancelledError."""
-
-    @pytest.mark.parametrize("via", ["get_or_load", "cached"])
-    def test_a_caller_one_step_after_the_last_waiter_left_starts_afresh(
-        self, vrun: Run, via: str
-    ) -> None:
-        """The last waiter is cancelled (so the load is); a caller arriving in the very next
-        loop step, before the load's done-callback ran, gets a fresh load's value."""
-        loader = Loader(delay_s=1.0)
-        cache = ss.Cache(ttl_s=60)
-        fn = ss.cached(cache)(loader.__call__)
-
-        def call() -> Any:
-            if via == "cached":
-                return fn(7)
-            return cache.get_or_load(7, lambda: loader(7))
-
-        async def main() -> Any:
-            first = asyncio.create_task(call())
-            await asyncio.sleep(0)  # the load is in flight, `first` waits on it
-            first.cancel()
-            second = asyncio.create_task(call())  # runs right after first's cancellation
-            with pytest.raises(asyncio.CancelledError):
-                await first
-            return await second
-
-        assert ("value", 7, 2) == vrun(main())
-        assert (2, 1) == (loader.calls, loader.cancelled)
 
 
 class TestSweepTimer:
@@ -555,191 +270,13 @@ class TestSweepTimer:
         async def idle() -> int:
             await cache.get_or_load("x", lambda: asyncio.sleep(0, "x"))
             await asyncio.sleep(60)  # no reads, no writes: only the timer can sweep
-            return len(cache.memory)  # type: ignore[arg-type]
+            return entries(cache)
 
         testing.run(fill(), virtual_clock=True)
         assert 0 == testing.run(idle(), virtual_clock=True)
 
 
-class TestPerCallInvalidation:
-    def test_invalidate_one_call(self, vrun: Run) -> None:
-        """fn.invalidate(*args) removes that call's entry only; the next call recomputes."""
-        loader = Loader()
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> tuple[int, int, int]:
-            await fn(1)
-            await fn(2)
-            removed = await fn.invalidate(1)
-            again = await fn.invalidate(1)
-            await fn(1)
-            await fn(2)
-            return removed, again, loader.calls
-
-        assert (1, 0, 3) == vrun(main())
-
-    def test_invalidate_sync_with_kwargs_and_a_dataclass(self) -> None:
-        """The sync twin, on a key encoded from keyword and dataclass arguments."""
-        calls = []
-
-        @ss.cached(ttl_s=60)
-        def label(text: str, *, schema: Schema) -> str:
-            calls.append(text)
-            return text.upper()
-
-        s = Schema("a", ("x",))
-        label("x", schema=s)
-        assert 1 == label.invalidate_sync("x", schema=s)
-        label("x", schema=s)
-        assert ["x", "x"] == calls
-
-    def test_invalidate_on_sqlite(self, tmp_path: Any, arun: Run) -> None:
-        """Per-call invalidation works on a persistent store too."""
-        cache = ss.Cache(sqlite_path=tmp_path / "c.sqlite", ttl_s=60)
-        calls = []
-
-        @ss.cached(cache)
-        async def fn(x: int) -> int:
-            calls.append(x)
-            return x
-
-        async def main() -> int:
-            await fn(1)
-            removed = await fn.invalidate(1)
-            await fn(1)
-            await cache.aclose()
-            return removed
-
-        assert 1 == arun(main())
-        assert [1, 1] == calls
-
-
-class TestOddCallables:
-    """@cached derives a stable name without requiring __qualname__."""
-
-    def test_partial_arguments_are_part_of_the_identity(self) -> None:
-        """partial(f, 1) and partial(f, 2) on one cache never share an entry."""
-        calls = []
-
-        def add(a: int, b: int) -> int:
-            calls.append((a, b))
-            return a + b
-
-        cache = ss.Cache(ttl_s=60)
-        one, two = (
-            ss.cached(cache)(functools.partial(add, 1)),
-            ss.cached(cache)(functools.partial(add, 2)),
-        )
-        assert (6, 7, 6) == (one(5), two(5), one(5))
-        assert [(1, 5), (2, 5)] == calls
-        assert 1 == one.invalidate_sync(5)
-
-    def test_callable_objects_and_bound_methods(self, vrun: Run) -> None:
-        """Two instances' bound methods (or the instances themselves) keep separate entries."""
-        cache = ss.Cache(ttl_s=60)
-
-        @dataclasses.dataclass
-        class Scaler:
-            k: int
-
-            async def __call__(self, x: int) -> int:
-                return self.k * x
-
-            def scale(self, x: int) -> int:
-                return self.k * x
-
-        async def main() -> list[int]:
-            a, b = ss.cached(cache)(Scaler(2)), ss.cached(cache)(Scaler(3))
-            return [await a(5), await b(5)]
-
-        assert [10, 15] == vrun(main())
-        m2, m3 = ss.cached(cache)(Scaler(2).scale), ss.cached(cache)(Scaler(3).scale)
-        assert (10, 15) == (m2(5), m3(5))
-
-    def test_mocks(self, vrun: Run) -> None:
-        """Mock and AsyncMock are cached like functions (no AttributeError: __qualname__)."""
-        from unittest import mock
-
-        sync_mock = mock.Mock(return_value=3)
-        async_mock = mock.AsyncMock(return_value=4)
-        cached_sync, cached_async = ss.cached()(sync_mock), ss.cached()(async_mock)
-        assert (3, 3) == (cached_sync(1), cached_sync(1))
-
-        async def main() -> tuple[int, int]:
-            return await cached_async(1), await cached_async(1)
-
-        assert (4, 4) == vrun(main())
-        assert (1, 1) == (sync_mock.call_count, async_mock.await_count)
-
-    def test_partialmethod(self) -> None:
-        """A partialmethod is cached per instance and per bound argument."""
-        calls = []
-
-        @dataclasses.dataclass
-        class Doc:
-            id: int
-
-            def render(self, scale: int, x: int) -> int:
-                calls.append((self.id, scale, x))
-                return self.id * scale * x
-
-            tenfold = ss.cached(ttl_s=60)(functools.partialmethod(render, 10))
-
-        assert (10, 20, 10) == (Doc(1).tenfold(1), Doc(2).tenfold(1), Doc(1).tenfold(1))
-        assert [(1, 10, 1), (2, 10, 1)] == calls
-
-    def test_an_unencodable_bound_object_is_refused_for_a_persistent_cache(
-        self, tmp_path: Any
-    ) -> None:
-        """A callable object with only an address for text cannot be keyed across processes:
-        TypeError with a HINT at decoration, not a silent miss every run."""
-
-        class Anonymous:
-            def __call__(self, x: int) -> int:
-                return x
-
-        with pytest.raises(TypeError, match="HINT"):
-            ss.cached(ss.Cache(sqlite_path=tmp_path / "c.sqlite"))(Anonymous())
-        assert 5 == ss.cached()(Anonymous())(5)  # in memory: a token of this wrapper
-
-    def test_generators_are_refused(self) -> None:
-        """A generator function has no result to keep: TypeError with a HINT."""
-
-        def rows() -> Any:
-            yield 1
-
-        with pytest.raises(TypeError, match="HINT"):
-            ss.cached()(rows)
-
-
 class TestStatistics:
-    def test_joins_are_not_misses(self, vrun: Run) -> None:
-        """1,000 concurrent lookups of one key: one miss (the load) and 999 joins."""
-        loader = Loader()
-        fn = ss.cached(ttl_s=60)(loader.__call__)
-
-        async def main() -> None:
-            await asyncio.gather(*(fn(7) for _ in range(1000)))
-            await fn(7)
-
-        vrun(main())
-        stats = fn.cache.statistics()
-        assert (1, 999, 1) == (stats.misses, stats.joins, stats.hits)
-
-    def test_sync_joins_are_not_misses(self) -> None:
-        """The same across threads."""
-        gate = threading.Event()
-        fn = ss.cached(ttl_s=60)(lambda x: gate.wait(5) and x)
-        threads = [threading.Thread(target=fn, args=(1,)) for _ in range(8)]
-        for t in threads:
-            t.start()
-        time.sleep(0.2)
-        gate.set()
-        for t in threads:
-            t.join()
-        stats = fn.cache.statistics()
-        assert (1, 7) == (stats.misses, stats.joins)
-
     def test_unknown_sizes_say_so(self, tmp_path: Any) -> None:
         """A SQLite cache reports entries and bytes as None (unknown), not -1."""
         stats = ss.Cache(sqlite_path=tmp_path / "c.sqlite").statistics()

@@ -18,8 +18,17 @@ from typing import Any
 import pytest
 
 import slipstream as ss
+from slipstream._impl.cache.stores import SQLiteStore
 
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def sqlite_backend(cache: ss.Cache) -> SQLiteStore:
+    """The SQLite store inside a cache's layers (serializer, guard)."""
+    store: Any = cache._store
+    while not isinstance(store, SQLiteStore):
+        store = store.inner
+    return store
 
 
 class TestSQLite:
@@ -102,8 +111,9 @@ for i in range(50):
         path = tmp_path / "locked.sqlite"
         cache = ss.Cache(sqlite_path=path, ttl_s=60)
         cache.set_sync("warm", 1)
-        cache._sqlite.busy_timeout_s = 0.05  # type: ignore[union-attr]  # keep the test short
-        cache._sqlite._reset()  # type: ignore[union-attr]
+        backend = sqlite_backend(cache)
+        backend.busy_timeout_s = 0.05  # keep the test short
+        backend._reset()
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         caplog.set_level(logging.WARNING, logger="slipstream.cache")
@@ -158,7 +168,7 @@ for i in range(50):
     def test_expiry_on_wall_clock(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """SQLite entries expire on wall time, shared by processes; sweep removes them."""
         now = [1_000_000.0]
-        monkeypatch.setattr("slipstream._impl.cache.stores.time.time", lambda: now[0])
+        monkeypatch.setattr("slipstream._impl.cache.stores.sqlite.time.time", lambda: now[0])
         cache = ss.Cache(sqlite_path=tmp_path / "t.sqlite", ttl_s=10)
         cache.set_sync("k", 1)
         now[0] += 9

@@ -1,4 +1,5 @@
-"""DataLoader and prefetch: batching, de-duplication, errors, cancellation, real databases."""
+"""DataLoader: batching, de-duplication, errors, cancellation, real databases (the exact
+dispatch bounds are in test_loader_dispatch.py, prefetch in test_prefetch.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class Recorder:
 
 
 class TestBatching:
+    """Loads made while the loop is busy go in one batch, split at batch_size."""
+
     def test_concurrent_loads_make_one_batch(self, vrun: Run) -> None:
         """100 concurrent loads become one batch_fn call with unique keys."""
         rec = Recorder()
@@ -129,6 +132,8 @@ class TestBatching:
 
 
 class TestResults:
+    """What each caller gets: values, errors and cancellations, each key's own."""
+
     def test_list_mapping_missing_and_exception_values(self, vrun: Run) -> None:
         """A list aligns with keys; an exception value fails only its key; a key missing from a
         mapping gives None, or KeyError with missing='raise'."""
@@ -219,6 +224,17 @@ class TestResults:
         assert [999, 10] == vrun(main())
         assert [[1]] == rec.batches
 
+    def test_priming_an_exception_is_refused(self, vrun: Run) -> None:
+        """prime(key, exc) raises TypeError: errors are never cached, as for batch_fn."""
+
+        async def main() -> int:
+            loader = ss.DataLoader(Recorder())
+            with pytest.raises(TypeError, match="HINT"):
+                loader.prime(1, ValueError("no such row"))
+            return await loader.load(1)
+
+        assert 10 == vrun(main())
+
     def test_not_bound_to_a_loop(self) -> None:
         """A loader made outside any loop works in two successive event loops."""
         rec = Recorder()
@@ -249,6 +265,8 @@ class TestResults:
 
 
 class TestProperties:
+    """Any keys and timings: the right values, in the fewest batches."""
+
     @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
         keys=st.lists(st.integers(0, 50), min_size=1, max_size=120),
@@ -293,7 +311,9 @@ def make_people_db(path: Path, n: int) -> None:
 
 
 class TestRealDatabases:
-    def test_seed_001_lookup_on_sqlite(self, tmp_path: Path, vrun: Run) -> None:
+    """The lookups against SQLite and PostgreSQL, counted in queries."""
+
+    def test_person_then_organisation_lookup_on_sqlite(self, tmp_path: Path, vrun: Run) -> None:
         """Person then organisation for 200 entries: 2 queries with loaders, not 400."""
         path = tmp_path / "index.sqlite"
         make_people_db(path, 200)
@@ -370,190 +390,3 @@ class TestRealDatabases:
         names, queries = arun(main())
         assert "P42@Org 2" == names[42]
         assert 2 == queries
-
-    def test_prefetch_on_sqlite(self, tmp_path: Path) -> None:
-        """prefetch turns 250 ids (with repeats) into ceil(200 / 64) IN queries."""
-        path = tmp_path / "assets.sqlite"
-        make_people_db(path, 300)
-        conn = sqlite3.connect(path)
-        queries: list[str] = []
-        conn.set_trace_callback(queries.append)
-
-        def fetch(ids: list[int]) -> list[tuple[Any, ...]]:
-            marks = ",".join("?" * len(ids))
-            return conn.execute(
-                f"SELECT id, name FROM person WHERE id IN ({marks})", ids
-            ).fetchall()
-
-        ids = list(range(200)) + list(range(50))
-        found = ss.prefetch(ids, fetch, batch_size=64, key=lambda row: row[0])
-        assert 200 == len(found)
-        assert (7, "P7") == found[7]
-        assert math.ceil(200 / 64) == len(queries)
-        with pytest.raises(TypeError, match="key="):
-            ss.prefetch([1], fetch)
-        with pytest.raises(ValueError, match="'batch_size'"):
-            ss.prefetch([1], fetch, batch_size=0)
-
-
-class CountingLoop(asyncio.SelectorEventLoop):
-    """The stock loop, counting its iterations (deterministic: no clock involved)."""
-
-    iterations = 0
-
-    def _run_once(self) -> None:
-        self.iterations += 1
-        super()._run_once()  # type: ignore[misc]  # asyncio's private loop step
-
-
-def run_counting(main: Callable[[CountingLoop], Coroutine[Any, Any, Any]]) -> Any:
-    with asyncio.Runner(loop_factory=CountingLoop) as runner:
-        loop = runner.get_loop()
-        assert isinstance(loop, CountingLoop)
-        return runner.run(main(loop))
-
-
-class TestDispatch:
-    """When a batch goes: the exact bound, with one loader or many."""
-
-    @pytest.mark.parametrize("n_loaders", [1, 2, 4])
-    def test_several_pending_loaders_dispatch_in_the_first_idle_iteration(
-        self, n_loaders: int
-    ) -> None:
-        """One loader per type, all pending at once: every batch goes within two loop
-        iterations (they used to count each other's settle callbacks as activity and wait
-        for the 64-iteration cap)."""
-        seen: list[int] = []
-
-        async def main(loop: CountingLoop) -> None:
-            async def batch(keys: list[int]) -> list[int]:
-                seen.append(loop.iterations - start)
-                return keys
-
-            loaders = [ss.DataLoader(batch) for _ in range(n_loaders)]
-            start = loop.iterations
-            await asyncio.gather(*(loader.load(1) for loader in loaders))
-
-        run_counting(main)
-        assert n_loaders == len(seen)
-        assert max(seen) <= 2
-
-    def test_loads_behind_a_lock_held_across_a_yield_make_one_batch(self, vrun: Run) -> None:
-        """200 tasks pass a shared lock (held across a yield) one by one, then load: one batch,
-        since each iteration still brings a new key."""
-        rec = Recorder()
-
-        async def main() -> None:
-            lock, loader = asyncio.Lock(), ss.DataLoader(rec)
-
-            async def one(i: int) -> int:
-                async with lock:
-                    await asyncio.sleep(0)
-                return await loader.load(i)
-
-            await asyncio.gather(*(one(i) for i in range(200)))
-
-        vrun(main())
-        assert [list(range(200))] == rec.batches
-
-    def test_a_loop_busy_with_unrelated_work_gets_its_batch_after_64_iterations(self) -> None:
-        """A task that never stops yielding keeps the ready queue full: the batch goes after
-        64 iterations in a row with no new key, as documented."""
-        seen: list[int] = []
-
-        async def main(loop: CountingLoop) -> None:
-            stop = False
-
-            async def spinner() -> None:
-                while not stop:  # noqa: ASYNC110  # the point: a task that never stops yielding
-                    await asyncio.sleep(0)
-
-            async def batch(keys: list[int]) -> list[int]:
-                seen.append(loop.iterations - start)
-                return keys
-
-            spin = asyncio.create_task(spinner())
-            await asyncio.sleep(0)
-            loader = ss.DataLoader(batch)
-            start = loop.iterations
-            await loader.load(1)
-            stop = True
-            await spin
-
-        run_counting(main)
-        assert 64 <= seen[0] <= 67
-
-    def test_a_loop_that_keeps_loading_gets_its_batch_within_4096_iterations(self) -> None:
-        """New keys every iteration, forever: the first batch still goes within the cap."""
-        first_batch: list[int] = []
-
-        async def main(loop: CountingLoop) -> None:
-            stop = False
-
-            async def batch(keys: list[int]) -> list[int]:
-                first_batch.append(len(keys))
-                return keys
-
-            loader = ss.DataLoader(batch, batch_size=1_000_000)
-
-            async def feeder() -> None:
-                i = 0
-                while not stop:
-                    loader.load(i)
-                    i += 1
-                    await asyncio.sleep(0)
-
-            feeding = asyncio.create_task(feeder())
-            while not first_batch:  # noqa: ASYNC110  # one iteration at a time, on purpose
-                await asyncio.sleep(0)
-            stop = True
-            await feeding
-
-        run_counting(main)
-        assert 4000 <= first_batch[0] <= 4100
-
-    def test_priming_an_exception_is_refused(self, vrun: Run) -> None:
-        """prime(key, exc) raises TypeError: errors are never cached, as for batch_fn."""
-
-        async def main() -> int:
-            loader = ss.DataLoader(Recorder())
-            with pytest.raises(TypeError, match="HINT"):
-                loader.prime(1, ValueError("no such row"))
-            return await loader.load(1)
-
-        assert 10 == vrun(main())
-
-
-class TestClosedLoops:
-    def test_keys_left_by_a_closed_loop_do_not_hang_the_next(self) -> None:
-        """A loader whose loop closed with a key queued and one in a batch serves the same
-        keys on the next loop (it joined the dead loop's waiters and hung)."""
-        rec = Recorder()
-        stuck = [True]
-
-        async def batch(keys: list[int]) -> dict[int, int]:
-            if stuck[0]:
-                await asyncio.Event().wait()  # the first loop closes while this waits
-            return await rec(keys)
-
-        loader = ss.DataLoader(batch)
-
-        left: list[asyncio.Future[int]] = []
-
-        async def leave() -> None:
-            left.append(loader.load(1))  # in a batch that never ends
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
-            left.append(loader.load(2))  # queued, never dispatched
-
-        loop = testing.VirtualClockLoop()
-        try:
-            loop.run_until_complete(leave())
-        finally:
-            loop.close()
-        stuck[0] = False
-
-        async def next_run() -> list[int]:
-            return await asyncio.wait_for(loader.load_many([1, 2]), 5)
-
-        assert [10, 20] == testing.run(next_run(), virtual_clock=True)

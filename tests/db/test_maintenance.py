@@ -40,6 +40,8 @@ def make_cache_db(path: Path, n: int) -> None:
 
 @pytest.mark.realtime
 class TestChunkedDelete:
+    """chunked_delete: chunks, the loop kept free, where= required."""
+
     def test_sqlite_file_keeps_the_loop_free(self, tmp_path: Path, arun: Run) -> None:
         """Deleting 100,000 rows in chunks runs off the loop: the heartbeat never stalls
         for long, every matching row goes, the others stay."""
@@ -150,6 +152,8 @@ class TestChunkedDelete:
 
 
 class TestLongStatementsAndPing:
+    """run_long_statement in a thread, and ensure_alive's round trip and clear failure."""
+
     def test_refresh_materialized_view_in_a_thread(self, postgres_url: str, arun: Run) -> None:
         """REFRESH MATERIALIZED VIEW runs on its own connection off the loop; a failing
         statement is rolled back and raised."""
@@ -199,22 +203,23 @@ class TestLongStatementsAndPing:
 
         assert arun(main()) < 5
 
+    @pytest.mark.realtime
+    def test_server_down_is_a_clear_error_not_a_hang(self, arun: Run) -> None:
+        """ensure_alive on an engine whose server is not there fails fast, naming the cause."""
+        sa = pytest.importorskip("sqlalchemy")
+        pytest.importorskip("psycopg2")
+        import socket
 
-def test_server_down_is_a_clear_error_not_a_hang(arun: Run) -> None:
-    """ensure_alive on an engine whose server is not there fails fast, naming the cause."""
-    sa = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg2")
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    engine = sa.create_engine(
-        f"postgresql+psycopg2://postgres@127.0.0.1:{port}/test", connect_args={"connect_timeout": 2}
-    )
-    t0 = time.perf_counter()
-    with pytest.raises(ConnectionError, match="did not answer") as info:
-        arun(ss.ensure_alive(engine))
-    assert time.perf_counter() - t0 < 5
-    assert isinstance(info.value.__cause__, sa.exc.OperationalError)
-    engine.dispose()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        engine = sa.create_engine(
+            f"postgresql+psycopg2://postgres@127.0.0.1:{port}/test",
+            connect_args={"connect_timeout": 2},
+        )
+        t0 = time.perf_counter()
+        with pytest.raises(ConnectionError, match="did not answer") as info:
+            arun(ss.ensure_alive(engine))
+        assert time.perf_counter() - t0 < 5
+        assert isinstance(info.value.__cause__, sa.exc.OperationalError)
+        engine.dispose()

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 import slipstream as ss
-from slipstream import testing
 
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
 
@@ -49,6 +48,8 @@ class TestOffload:
 
     @pytest.mark.realtime
     def test_pool_workers_exit_when_their_process_is_killed(self) -> None:
+        """A process killed by SIGTERM while its pool has workers leaves no worker behind: each
+        exits once it sees its parent gone (real processes, so real time)."""
         script = (Path(__file__).parents[1] / "workers") / "killed_with_a_pool.py"
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src"))
         done = subprocess.run(
@@ -61,55 +62,60 @@ class TestOffload:
             time.sleep(0.1)
         assert not Path(f"/proc/{worker}").exists()  # no orphan left waiting forever
 
-    @pytest.mark.realtime
-    def test_nonblocking_decorator(self, arun: Run) -> None:
-        """@nonblocking keeps the name and makes the call awaitable off the loop: a 0.6 s
-        sleep in it never stalls the loop for 0.3 s (generous: real time on a busy machine)."""
-
-        @ss.nonblocking
-        def slow_read(n: int) -> int:
-            """Read."""
-            time.sleep(0.6)
-            return n
-
-        async def main() -> int:
-            async with testing.loop_never_blocked(0.3):
-                return await slow_read(3)
-
-        assert 3 == arun(main())
-        assert ("slow_read", "Read.") == (slow_read.__name__, slow_read.__doc__)
-
-    @pytest.mark.realtime
-    def test_cancelling_the_await_does_not_wait_for_the_thread(self, arun: Run) -> None:
-        """Cancelling the awaiting task returns at once (well under the thread's 2 s); the
-        thread finishes on its own."""
-        done = threading.Event()
+    def test_cancelling_the_await_does_not_wait_for_the_thread(self, vrun: Run) -> None:
+        """Cancelling the awaiting task returns while the thread is still blocked; the thread
+        finishes on its own afterwards."""
+        started, release, done = threading.Event(), threading.Event(), threading.Event()
 
         def long() -> None:
-            time.sleep(2.0)
+            started.set()
+            release.wait(10)
             done.set()
 
-        async def main() -> float:
+        async def main() -> bool:
             task = asyncio.create_task(ss.offload(long))
-            await asyncio.sleep(0.05)
-            t0 = time.perf_counter()
+            await asyncio.to_thread(started.wait, 5)  # the call runs: it can no longer be dropped
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            return time.perf_counter() - t0
+            return done.is_set()
 
-        assert arun(main()) < 1.0
+        try:
+            assert not vrun(main())  # the await returned before the thread could finish
+        finally:
+            release.set()
         assert done.wait(5)
 
-    def test_bad_input(self, arun: Run) -> None:
+    def test_bad_input(self, vrun: Run) -> None:
         """A coroutine function is a TypeError with a hint; an unknown kind is named."""
 
         async def already_async() -> None:
             return None
 
         with pytest.raises(TypeError, match="HINT"):
-            arun(ss.offload(already_async))
+            vrun(ss.offload(already_async))
         with pytest.raises(TypeError, match="HINT"):
             ss.nonblocking(already_async)
         with pytest.raises(ValueError, match="'kind'"):
-            arun(ss.offload(square, 2, kind="fiber"))  # type: ignore[arg-type]
+            vrun(ss.offload(square, 2, kind="fiber"))  # type: ignore[arg-type]
+
+
+class TestNonblocking:
+    def test_the_loop_runs_while_the_call_blocks(self, vrun: Run) -> None:
+        """@nonblocking keeps the name and makes the call awaitable off the loop: the call
+        blocks until a timer on the loop releases it, which it could never do on the loop."""
+        release = threading.Event()
+
+        @ss.nonblocking
+        def slow_read(n: int) -> int:
+            """Read."""
+            if not release.wait(10):  # generous: only a call that holds the loop waits this long
+                raise TimeoutError("the loop never ran while the call blocked")
+            return n
+
+        async def main() -> int:
+            asyncio.get_running_loop().call_later(0.6, release.set)
+            return await slow_read(3)
+
+        assert 3 == vrun(main())
+        assert ("slow_read", "Read.") == (slow_read.__name__, slow_read.__doc__)

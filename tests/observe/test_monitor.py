@@ -15,10 +15,9 @@ Run = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 class TestMonitor:
-    @pytest.mark.realtime
-    def test_measure_block_decorator_and_errors(self, arun: Run) -> None:
-        """measure() times with-blocks, async-with blocks and decorated calls, and counts
-        the ones that raised."""
+    def test_measure_block_decorator_and_errors(self, vrun: Run) -> None:
+        """measure() times with-blocks, async-with blocks and decorated calls (the async ones on
+        the loop's clock, to the exact virtual second), and counts the ones that raised."""
         m = ss.Monitor()
 
         @m.measure("job")
@@ -34,12 +33,15 @@ class TestMonitor:
             with pytest.raises(ValueError, match="job failed"):
                 await job(True)
 
-        arun(main())
+        vrun(main())
         with m.measure("sync"):
             pass
         report = m.report()
         assert (2, 1) == (report["job"]["count"], report["job"]["errors"])
-        assert 0.02 <= report["block"]["p50_s"] < 2.0  # real time: a busy machine is slower
+        assert 0.02 == report["block"]["p50_s"] == report["block"]["max_s"]
+        assert 0.02 == pytest.approx(report["job"]["total_s"], abs=1e-12)
+        # first and last job recorded at virtual 0.03 s and 0.04 s: two in 10 ms
+        assert 200 == pytest.approx(report["job"]["per_s"])
         assert 1 == report["sync"]["count"]
 
     def test_quantiles_from_a_sketch_not_a_list(self) -> None:
@@ -103,6 +105,28 @@ class TestMonitor:
 
 
 class TestMiddleware:
+    def test_process_time_on_the_virtual_clock(self, vrun: Run) -> None:
+        """A request that waits 250 ms (virtual) before it responds gets X-Process-Time 0.250000
+        and is recorded as 250 ms under its method and path."""
+        m = ss.Monitor()
+        sent: list[dict[str, Any]] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await asyncio.sleep(0.25)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        middleware = ss.TimingMiddleware(app, monitor=m)
+        vrun(middleware({"type": "http", "method": "GET", "path": "/slow"}, receive, send))
+        assert [(b"x-process-time", b"0.250000")] == sent[0]["headers"]
+        assert 0.25 == m.report()["GET /slow"]["max_s"]
+
     def test_over_real_http(self, arun: Run) -> None:
         """Through uvicorn on 127.0.0.1: X-Process-Time on every response, per-route
         latency under the route template, Cache-Control on static assets."""

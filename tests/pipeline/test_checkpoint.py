@@ -50,52 +50,82 @@ def check_roundtrip(result: tuple[Any, ...], run_id: str) -> None:
     assert run_id in runs
 
 
-def test_sqlite_checkpoint_records_states(tmp_path: Path, arun: Run) -> None:
-    check_roundtrip(arun(roundtrip(ss.Checkpoint(tmp_path / "c.sqlite"), "r")), "r")
+class TestStores:
+    def test_sqlite_checkpoint_records_states(self, tmp_path: Path, arun: Run) -> None:
+        """A SQLite file keeps a run's done, failed and skipped items (a retried failure that
+        succeeds becomes done), its state and info, and knows no run it never saw."""
+        check_roundtrip(arun(roundtrip(ss.Checkpoint(tmp_path / "c.sqlite"), "r")), "r")
+
+    def test_postgres_checkpoint_records_states(self, postgres_url: str, arun: Run) -> None:
+        """A PostgreSQL database keeps exactly what a SQLite file keeps, for the same calls."""
+        run_id = f"test-{uuid.uuid4().hex}"
+        check_roundtrip(arun(roundtrip(ss.Checkpoint(postgres_url), run_id)), run_id)
 
 
-def test_postgres_checkpoint_records_states(postgres_url: str, arun: Run) -> None:
-    run_id = f"test-{uuid.uuid4().hex}"
-    check_roundtrip(arun(roundtrip(ss.Checkpoint(postgres_url), run_id)), run_id)
+class TestStoreProtocol:
+    def test_each_store_implements_the_protocol(self) -> None:
+        """The SQLite and PostgreSQL stores define every CheckpointStore method with the
+        protocol's parameters, so the Checkpoint in front of either needs no backend case."""
+        import inspect
+
+        from slipstream._impl.pipeline.checkpoint import CheckpointStore
+        from slipstream._impl.pipeline.checkpoint.postgres import PostgresStore
+        from slipstream._impl.pipeline.checkpoint.sqlite import SqliteStore
+
+        wanted = {
+            name: list(inspect.signature(fn).parameters)
+            for name, fn in vars(CheckpointStore).items()
+            if inspect.isfunction(fn) and not name.startswith("_")
+        }
+        assert {"open", "close", "mark", "run", "heartbeat"} <= set(wanted)
+        for store in (SqliteStore, PostgresStore):
+            found = {
+                name: list(inspect.signature(getattr(store, name)).parameters) for name in wanted
+            }
+            assert wanted == found, store.__name__
 
 
-def test_a_damaged_checkpoint_is_refused_not_reset(tmp_path: Path, arun: Run) -> None:
-    path = tmp_path / "c.sqlite"
-    arun(roundtrip(ss.Checkpoint(path), "r"))
-    size = path.stat().st_size
-    with path.open("r+b") as f:  # scribble over the header
-        f.write(b"this is not sqlite at all" * 4)
-    with pytest.raises(ss.CheckpointError, match="not reset"):
-        arun(ss.Checkpoint(path).open())
-    assert size == path.stat().st_size
-    assert path.read_bytes().startswith(b"this is not sqlite")
+class TestRefusals:
+    def test_a_damaged_checkpoint_is_refused_not_reset(self, tmp_path: Path, arun: Run) -> None:
+        """A checkpoint file with a scribbled header is refused and left byte for byte as it
+        was."""
+        path = tmp_path / "c.sqlite"
+        arun(roundtrip(ss.Checkpoint(path), "r"))
+        size = path.stat().st_size
+        with path.open("r+b") as f:  # scribble over the header
+            f.write(b"this is not sqlite at all" * 4)
+        with pytest.raises(ss.CheckpointError, match="not reset"):
+            arun(ss.Checkpoint(path).open())
+        assert size == path.stat().st_size
+        assert path.read_bytes().startswith(b"this is not sqlite")
 
+    def test_a_foreign_sqlite_file_is_refused(self, tmp_path: Path, arun: Run) -> None:
+        """A SQLite file holding some application's tables is not taken for a checkpoint."""
+        path = tmp_path / "app.sqlite"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE users (id INTEGER)")
+        conn.commit()
+        conn.close()
+        with pytest.raises(ss.CheckpointError, match="not a slipstream checkpoint"):
+            arun(ss.Checkpoint(path).open())
 
-def test_a_foreign_sqlite_file_is_refused(tmp_path: Path, arun: Run) -> None:
-    path = tmp_path / "app.sqlite"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE users (id INTEGER)")
-    conn.commit()
-    conn.close()
-    with pytest.raises(ss.CheckpointError, match="not a slipstream checkpoint"):
-        arun(ss.Checkpoint(path).open())
+    def test_an_unreachable_checkpoint_database_is_a_clear_error(self, arun: Run) -> None:
+        """A PostgreSQL URL nothing listens on fails to open with a CheckpointError saying so."""
+        with pytest.raises(ss.CheckpointError, match="cannot reach"):
+            arun(ss.Checkpoint("postgresql://postgres@127.0.0.1:1/test").open())
 
+    def test_bad_checkpoint_arguments(self, tmp_path: Path, arun: Run) -> None:
+        """A target that is neither a path nor a URL is a TypeError, and an item status that
+        is not done, failed or skipped a ValueError naming the argument."""
+        with pytest.raises(TypeError, match="'target'"):
+            ss.Checkpoint(3)  # type: ignore[arg-type]
 
-def test_an_unreachable_checkpoint_database_is_a_clear_error(arun: Run) -> None:
-    with pytest.raises(ss.CheckpointError, match="cannot reach"):
-        arun(ss.Checkpoint("postgresql://postgres@127.0.0.1:1/test").open())
+        async def bad_status() -> None:
+            async with ss.Checkpoint(tmp_path / "c.sqlite") as cp:
+                await cp.mark("r", "maybe", [])
 
-
-def test_bad_checkpoint_arguments(tmp_path: Path, arun: Run) -> None:
-    with pytest.raises(TypeError, match="'target'"):
-        ss.Checkpoint(3)  # type: ignore[arg-type]
-
-    async def bad_status() -> None:
-        async with ss.Checkpoint(tmp_path / "c.sqlite") as cp:
-            await cp.mark("r", "maybe", [])
-
-    with pytest.raises(ValueError, match="'status'"):
-        arun(bad_status())
+        with pytest.raises(ValueError, match="'status'"):
+            arun(bad_status())
 
 
 def written(folder: Path) -> int:
@@ -110,69 +140,76 @@ def written(folder: Path) -> int:
 
 
 @pytest.mark.realtime
-def test_sigkill_at_random_moments_loses_nothing_and_keeps_one_row_each(tmp_path: Path) -> None:
-    n = 600
-    rng = random.Random(7)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src"))
-    kills = 0
-    for round_ in range(3):
-        proc = subprocess.Popen(
+class TestCrashes:
+    def test_sigkill_at_random_moments_loses_nothing_and_keeps_one_row_each(
+        self, tmp_path: Path
+    ) -> None:
+        """A run SIGKILLed at three random moments and resumed commits every item exactly
+        once in the sink's table, rewriting only the few committed but not yet marked."""
+        n = 600
+        rng = random.Random(7)
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src"))
+        kills = 0
+        for round_ in range(3):
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER), str(tmp_path), str(n)],
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            # kill once the run has written a random amount more (a moment inside the run)
+            target = rng.randint(50, 150) * (round_ + 1)
+            deadline = time.monotonic() + 20
+            while proc.poll() is None and time.monotonic() < deadline:
+                if written(tmp_path) >= target:
+                    time.sleep(rng.uniform(0, 0.03))
+                    break
+                time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait(timeout=30)
+            assert proc.stdout is not None
+            proc.stdout.close()
+        final = subprocess.run(
             [sys.executable, str(WORKER), str(tmp_path), str(n)],
-            stdout=subprocess.PIPE,
+            capture_output=True,
+            text=True,
             env=env,
+            timeout=60,
+            check=True,
         )
-        # kill once the run has written a random amount more (a moment inside the run)
-        target = rng.randint(50, 150) * (round_ + 1)
+        assert "STATE finished" in final.stdout
+        assert 3 == kills
+        conn = sqlite3.connect(tmp_path / "results.sqlite")
+        results = dict(conn.execute("SELECT key, value FROM results").fetchall())
+        writes = conn.execute("SELECT COUNT(*) FROM writes").fetchone()[0]
+        conn.close()
+        assert {str(i): i * 3 for i in range(n)} == results  # none lost, one row each
+        # rewrites happen only for items committed but not yet marked when the kill came
+        assert n <= writes <= n + kills * 25 * 2
+
+    def test_sigterm_pauses_cleanly_and_the_next_run_finishes(self, tmp_path: Path) -> None:
+        """SIGTERM pauses a run after committing what it took, and the next run does exactly
+        the rest and finishes."""
+        n = 600
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src"))
+        args = [sys.executable, str(WORKER), str(tmp_path), str(n)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 20
-        while proc.poll() is None and time.monotonic() < deadline:
-            if written(tmp_path) >= target:
-                time.sleep(rng.uniform(0, 0.03))
-                break
+        while written(tmp_path) < 100 and time.monotonic() < deadline:
             time.sleep(0.005)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    final = subprocess.run(
-        [sys.executable, str(WORKER), str(tmp_path), str(n)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    assert "STATE finished" in final.stdout
-    assert 3 == kills
-    conn = sqlite3.connect(tmp_path / "results.sqlite")
-    results = dict(conn.execute("SELECT key, value FROM results").fetchall())
-    writes = conn.execute("SELECT COUNT(*) FROM writes").fetchone()[0]
-    conn.close()
-    assert {str(i): i * 3 for i in range(n)} == results  # none lost, one row each
-    # rewrites happen only for items committed but not yet marked when the kill came
-    assert n <= writes <= n + kills * 25 * 2
-
-
-@pytest.mark.realtime
-def test_sigterm_pauses_cleanly_and_the_next_run_finishes(tmp_path: Path) -> None:
-    n = 600
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src"))
-    args = [sys.executable, str(WORKER), str(tmp_path), str(n)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 20
-    while written(tmp_path) < 100 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert 0 == proc.returncode
-    state, ok, _ = out.split()[1:4]
-    assert "paused" == state
-    assert int(ok) == written(tmp_path)  # what it took, it committed before returning
-    assert 100 <= int(ok) < n
-    final = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=True)
-    assert f"STATE finished {n - int(ok)} {ok}" == final.stdout.strip()
-    assert n == written(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert 0 == proc.returncode
+        state, ok, _ = out.split()[1:4]
+        assert "paused" == state
+        assert int(ok) == written(tmp_path)  # what it took, it committed before returning
+        assert 100 <= int(ok) < n
+        final = subprocess.run(
+            args, capture_output=True, text=True, env=env, timeout=60, check=True
+        )
+        assert f"STATE finished {n - int(ok)} {ok}" == final.stdout.strip()
+        assert n == written(tmp_path)
 
 
 HOLD = (Path(__file__).parents[1] / "workers") / "hold_run.py"
@@ -307,7 +344,7 @@ class TestOwnerOfARun:
 
 
 def _machine_token() -> str:
-    from slipstream._impl.pipeline.checkpoint import _machine
+    from slipstream._impl.pipeline.checkpoint.states import _machine
 
     machine = _machine()
     if machine is None:

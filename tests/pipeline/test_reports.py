@@ -108,17 +108,16 @@ class TestFailureReasons:
 
 
 class TestIdealTime:
-    @pytest.mark.realtime
-    def test_a_run_where_most_items_fail_fast_is_not_faster_than_ideal(self, arun: Run) -> None:
+    def test_a_run_where_most_items_fail_fast_is_not_faster_than_ideal(self, vrun: Run) -> None:
         """A breaker opens after 2 slow failures and 38 items fail without a call: the ideal
-        is what the 2 calls needed, so the ratio is at least 1 (it read 0.05x)."""
+        is what the 2 calls needed, so the ratio is at least 1, never a fraction."""
 
         async def down(n: int) -> int:
             await asyncio.sleep(0.02)
             raise ConnectionRefusedError("endpoint down")
 
         breaker = ss.CircuitBreaker("down", failure_threshold=2, reset_timeout_s=60)
-        report = arun(
+        report = vrun(
             ss.Pipeline(range(40), [ss.Stage(down, concurrency=1, breaker=breaker)]).run()
         )
         assert (0, 40) == (report.ok, report.failed)

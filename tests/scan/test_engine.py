@@ -1,32 +1,19 @@
 """The scanner's engine: effects followed across modules, suppressions, the cache, workers,
-bad files and bad arguments, and its invariants as properties (hypothesis)."""
+bad files and bad arguments, and the scanner run on slipstream itself (the invariants as
+properties are in test_properties, precision on real shapes in test_precision)."""
 
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from slipstream._impl.scan import engine as _engine
+from slipstream._impl.scan import parse as _parse
 from slipstream._impl.scan import scan, scan_report
-from slipstream._impl.scan.model import Finding
 
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, body in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(body))
-    return root
-
-
-def codes(findings: list[Finding]) -> list[tuple[str, str, int]]:
-    return [(f.code, f.path, f.line) for f in findings]
-
+from .helpers import codes, write
 
 CHAIN = {
     "app/__init__.py": "",
@@ -227,6 +214,17 @@ class TestFiles:
             write(tmp_path, {f"{folder}/m.py": "import time\nasync def f():\n    time.sleep(1)\n"})
         assert 0 == scan_report(tmp_path, jobs=1).files
 
+    def test_what_ast_parse_builds_the_walk_reads(self, tmp_path: Path) -> None:
+        """A generated expression 1,500 terms deep (past Python's default recursion limit for the
+        walk) is scanned, not reported as an error."""
+        (tmp_path / "gen.py").write_text(
+            "import time\n\nasync def f():\n    x = " + " + ".join(["g()"] * 1500) + "\n"
+            "    time.sleep(1)\n"
+        )
+        report = scan_report(tmp_path, jobs=1)
+        assert () == report.errors
+        assert [("SLP401", "gen.py", 5)] == codes(list(report.findings))
+
 
 class TestCacheAndWorkers:
     def test_cache_serves_unchanged_files(
@@ -237,13 +235,13 @@ class TestCacheAndWorkers:
         project = write(tmp_path / "p", CHAIN)
         cache = tmp_path / "cache"
         calls: list[str] = []
-        real = _engine.extract
+        real = _parse.extract
 
         def counting(*args: object, **kwargs: object) -> object:
             calls.append(str(args[2]))
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(_engine, "extract", counting)
+        monkeypatch.setattr(_parse, "extract", counting)
         first = scan(project, jobs=1, cache_dir=cache)
         assert 4 == len(calls)
         calls.clear()
@@ -276,89 +274,6 @@ class TestCacheAndWorkers:
         assert one == scan(tmp_path, jobs=2)
 
 
-# -- properties ---------------------------------------------------------------------------------
-
-STATEMENTS = [
-    "import time",
-    "import asyncio",
-    "from sqlalchemy.orm import Session",
-    "CACHE = {}",
-    "def helper(session: Session, x):\n    session.commit()",
-    "def nap():\n    time.sleep(1)",
-    "async def handler(items):\n    for x in items:\n        nap()",
-    "async def spawn():\n    asyncio.create_task(spawn())",
-    "def job(session: Session, rows):\n    for r in rows:\n        helper(session, r)",
-    "def memo(k):\n    if k in CACHE:\n        return CACHE[k]\n    CACHE[k] = k",
-    "class C:\n    def m(self):\n        return self.m()",
-    "x = [y for y in range(3)]",
-    "while False:\n    pass",
-    "async def g():\n    await asyncio.sleep(0)",
-]
-
-
-@st.composite
-def programs(draw: st.DrawFn) -> str:
-    body = draw(st.lists(st.sampled_from(STATEMENTS), min_size=1, max_size=10))
-    return "\n\n".join(body) + "\n"
-
-
-PROPERTY = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
-class TestProperties:
-    @PROPERTY
-    @given(data=st.binary(max_size=300))
-    def test_any_bytes_are_findings_or_an_error(self, tmp_path: Path, data: bytes) -> None:
-        """Whatever a file holds, the scan returns (never raises): it is either scanned or
-        reported as an error, not both, not neither."""
-        path = tmp_path / "blob.py"
-        path.write_bytes(data)
-        report = scan_report(path, jobs=1)
-        assert 1 == report.files + len(report.errors)
-
-    @PROPERTY
-    @given(source=programs(), blank=st.integers(min_value=1, max_value=5))
-    def test_shifting_lines_keeps_fingerprints(
-        self, tmp_path: Path, source: str, blank: int
-    ) -> None:
-        """Lines added above move every finding by as many lines and keep its fingerprint;
-        findings are sorted and deterministic."""
-        path = tmp_path / "m.py"
-        path.write_text(source)
-        before = scan(path, jobs=1)
-        assert before == scan(path, jobs=1)
-        assert before == sorted(before, key=lambda f: (f.path, f.line, f.col, f.code))
-        path.write_text("#\n" * blank + source)
-        after = scan(path, jobs=1)
-        assert [(f.code, f.line + blank, f.fingerprint) for f in before] == [
-            (f.code, f.line, f.fingerprint) for f in after
-        ]
-
-    @PROPERTY
-    @given(source=programs())
-    def test_noqa_on_every_reported_line_silences_all(self, tmp_path: Path, source: str) -> None:
-        """Adding `# noqa: CODE` on each reported line leaves no finding."""
-        path = tmp_path / "m.py"
-        path.write_text(source)
-        found = scan(path, jobs=1)
-        lines = source.splitlines()
-        for f in found:
-            lines[f.line - 1] = lines[f.line - 1].split("  # noqa")[0] + f"  # noqa: {f.code}"
-        path.write_text("\n".join(lines) + "\n")
-        assert [] == scan(path, jobs=1)
-
-    @PROPERTY
-    @given(source=programs(), selected=st.sets(st.sampled_from(_engine.ALL_CODES), min_size=1))
-    def test_select_is_a_filter(self, tmp_path: Path, source: str, selected: set[str]) -> None:
-        """Selecting rules never finds anything the full scan does not."""
-        path = tmp_path / "m.py"
-        path.write_text(source)
-        every = scan(path, jobs=1)
-        assert [f for f in every if f.code in selected] == scan(path, jobs=1, select=selected)
-
-
 def test_scan_is_exported() -> None:
     """`slipstream.scan` is the find package's `scan`."""
     import slipstream
@@ -384,146 +299,3 @@ def test_dogfood() -> None:
         root=REPO,
     )
     assert [] == [str(f) for f in clean]
-
-
-def test_a_project_module_named_like_the_stdlib_hides_nothing(tmp_path: Path) -> None:
-    """A package with its own `socket.py` or `json/` does not make the standard library's
-    `socket` or `json` look like project code (a vendored redis hid every socket call)."""
-    write(
-        tmp_path,
-        {
-            "vendor/__init__.py": "",
-            "vendor/_parsers/__init__.py": "",
-            "vendor/_parsers/socket.py": "x = 1\n",
-            "vendor/json/__init__.py": "",
-            "app.py": (
-                "import socket\n\nasync def resolve(host):\n    socket.getaddrinfo(host, 80)\n"
-            ),
-        },
-    )
-    assert [("SLP401", "app.py", 4)] == codes(scan(tmp_path, jobs=1))
-
-
-class TestPrecisionOnRealShapes:
-    """Shapes a hand review of real code found misread (distributed, redis, moto)."""
-
-    def test_numeric_getaddrinfo_does_not_block(self, tmp_path: Path) -> None:
-        """getaddrinfo with AI_NUMERICHOST (here through a module constant) does no DNS and is not
-        reported; without it, it is."""
-        write(
-            tmp_path,
-            {
-                "m.py": """
-                import socket
-
-                _NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-
-                async def fast(host, port):
-                    return socket.getaddrinfo(host, port, flags=_NUMERIC)
-
-                async def slow(host, port):
-                    return socket.getaddrinfo(host, port)
-                """
-            },
-        )
-        assert [("SLP401", "m.py", 10)] == codes(scan(tmp_path, jobs=1))
-
-    def test_a_branch_that_leaves_the_loop_runs_once(self, tmp_path: Path) -> None:
-        """Work in a loop branch that returns runs once, not per item; the same work on the loop's
-        path is reported."""
-        write(
-            tmp_path,
-            {
-                "m.py": """
-                import json
-
-                def find(items, raw):
-                    for item in items:
-                        if item.name == "x":
-                            return json.loads(raw)
-                        print(json.loads(raw))
-                """
-            },
-        )
-        assert [("SLP103", "m.py", 8)] == codes(scan(tmp_path, jobs=1))
-
-    def test_a_union_of_a_sync_and_an_async_type_is_neither(self, tmp_path: Path) -> None:
-        """`httpx.Client | httpx.AsyncClient` is not read as the sync client; `httpx.Client | None`
-        is."""
-        write(
-            tmp_path,
-            {
-                "m.py": """
-                import httpx
-
-                async def get(client: httpx.Client | httpx.AsyncClient, url):
-                    return await client.get(url)
-
-                async def get_sync(client: httpx.Client | None, url):
-                    return client.get(url)
-                """
-            },
-        )
-        assert [("SLP401", "m.py", 8)] == codes(scan(tmp_path, jobs=1))
-
-
-def test_what_ast_parse_builds_the_walk_reads(tmp_path: Path) -> None:
-    """A generated expression 1,500 terms deep (past Python's default recursion limit for the
-    walk) is scanned, not reported as an error."""
-    (tmp_path / "gen.py").write_text(
-        "import time\n\nasync def f():\n    x = " + " + ".join(["g()"] * 1500) + "\n"
-        "    time.sleep(1)\n"
-    )
-    report = scan_report(tmp_path, jobs=1)
-    assert () == report.errors
-    assert [("SLP401", "gen.py", 5)] == codes(list(report.findings))
-
-
-def test_a_nonblocking_function_does_not_block(tmp_path: Path) -> None:
-    """`@ss.nonblocking` runs the body in a worker thread: calling it from async code does not
-    block the loop; the same function undecorated does."""
-    write(
-        tmp_path,
-        {
-            "m.py": """
-            import time
-
-            import slipstream as ss
-
-            @ss.nonblocking
-            def slow_read():
-                time.sleep(1)
-
-            def slow():
-                time.sleep(1)
-
-            async def handler():
-                await slow_read()
-                slow()
-            """
-        },
-    )
-    assert [("SLP401", "m.py", 15)] == codes(scan(tmp_path, jobs=1))
-
-
-def test_user_invariant_knowledge_reaches_through_a_helper(tmp_path: Path) -> None:
-    """An `invariant` entry in `knowledge=` is followed through a helper like a built-in one:
-    the helper called in a loop with unchanging arguments is SLP103 at the call."""
-    write(
-        tmp_path,
-        {
-            "m.py": """
-            from vendor.schemas import compile_schema
-
-            def validator():
-                return compile_schema("order.json")
-
-            def check(orders):
-                for order in orders:
-                    validator().validate(order)
-            """
-        },
-    )
-    assert [] == scan(tmp_path, jobs=1)
-    found = scan(tmp_path, jobs=1, knowledge={"invariant": ["vendor.schemas.compile_schema"]})
-    assert [("SLP103", "m.py", 9)] == codes(found)

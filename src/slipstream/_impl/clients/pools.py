@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, final
 
 from ..core.checks import check_int, check_seconds
 from ..core.settings import env_float, env_int
@@ -25,6 +25,7 @@ from ..core.settings import env_float, env_int
 __all__ = ["PoolSettings"]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolSettings:
     """Sizes and health settings of a connection pool.

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, final
 
 from ..core.clock import now as _now
 from ..core.errors import RegistryClosed
@@ -42,6 +42,7 @@ Factory = Callable[..., "T | Awaitable[T]"]
 Alive = Callable[[Any], "bool | Awaitable[bool]"]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderStatistics:
     """Per key: how often it was created, reused and closed, and what creating it cost."""
@@ -110,6 +111,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+@final
 class Registry:
     """Create expensive clients once per (name, settings, event loop) and close them at the end.
 

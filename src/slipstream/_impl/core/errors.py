@@ -4,6 +4,8 @@ The tree is shallow on purpose::
 
     SlipstreamError
      ├── CircuitOpen          a breaker refused the call (fast, no call was made)
+     ├── ConfigError          a bad scanner setting ([tool.slipstream.scan], flags, baseline;
+     │                        also a ValueError)
      ├── InputError           the input iterable raised midway; carries the outcomes so far
      ├── ItemCancelled        an item's call raised CancelledError while its map was not cancelled
      ├── FailedItems          an ExceptionGroup of every failed item, on request
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointError",
     "CircuitOpen",
+    "ConfigError",
     "FailedItems",
     "FlushFailed",
     "InputError",
@@ -193,3 +196,16 @@ class RemoteError(SlipstreamError):
     def __reduce__(self) -> tuple[Any, ...]:
         message = str(self).removeprefix(f"{self.type_name}: ")
         return (type(self), (self.type_name, message, self.detail))
+
+
+class ConfigError(SlipstreamError, ValueError):
+    """A bad value in ``[tool.slipstream.scan]``, on the command line or in a baseline file.
+
+    ``key`` names what was wrong (``"min-severity"``, ``"--select"``), ``source`` where it
+    came from (a file path, or ``"the command line"``)."""
+
+    def __init__(self, key: str, problem: str, source: str) -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        super().__init__(f"{key}: {problem} ({source})")

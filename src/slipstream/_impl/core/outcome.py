@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, final
 
 __all__ = ["Outcome", "Summary"]
 
@@ -11,6 +11,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+@final
 class Outcome(Generic[T, R]):
     """What became of one input item.
 
@@ -61,6 +62,7 @@ class Outcome(Generic[T, R]):
         )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
     """Totals of a map or stream.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, final, overload
 
 from .errors import FailedItems
 from .outcome import Outcome, Summary
@@ -22,6 +22,7 @@ def raise_failures(outcomes: Iterable[Outcome[Any, Any]], message: str | None = 
         raise FailedItems(message or f"{len(failed)} item(s) failed", errors, failed)
 
 
+@final
 class Results(Sequence[Outcome[T, R]]):
     """Every outcome of ``ss.map`` in input order, with a ``summary``."""
 

@@ -1,9 +1,10 @@
-"""``ss.DataLoader``: coalesce per-key loads into one batched call, and ``ss.prefetch`` for sync.
+"""``ss.DataLoader``: coalesce per-key loads into one batched call (``ss.prefetch``, its sync
+counterpart, is in ``prefetch``).
 
-Seed 001 looked up a person and then an organisation per entry (2N queries); seed 000's
-"pre-fetch" still made one ``session.get`` per asset; seed 003 checked roles per user. A
-DataLoader turns every ``await loader.load(key)`` made while the event loop is busy into one
-``batch_fn(keys)`` call: one ``WHERE id IN (...)`` query per level.
+Code that looks up a related row per entry (a person, then an organisation: 2N queries), or
+checks a role per user, makes one round trip per key. A DataLoader turns every
+``await loader.load(key)`` made while the event loop is busy into one ``batch_fn(keys)`` call:
+one ``WHERE id IN (...)`` query per level.
 
 Differences from aiodataloader, on purpose:
 
@@ -33,9 +34,10 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, final
 
 from ..core.checks import check_callable, check_choice, check_int, check_seconds
+from .prefetch import prefetch as prefetch
 
 __all__ = ["DataLoader", "DataLoaderStatistics", "prefetch"]
 
@@ -105,6 +107,7 @@ def _dispatcher(loop: asyncio.AbstractEventLoop) -> _Dispatcher:
     return found
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataLoaderStatistics:
     """Counters of a ``DataLoader``. ``batch_sizes`` maps a size bucket (1, 2, 4, 8, ...: the
@@ -126,6 +129,7 @@ def _bucket(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+@final
 class DataLoader(Generic[K, V]):
     """Batch and de-duplicate per-key loads; make one per request or run (its cache is
     per instance).
@@ -375,44 +379,3 @@ class DataLoader(Generic[K, V]):
             f"<DataLoader {self.name!r} batches={s.batches} keys={s.keys} "
             f"cache_hits={s.cache_hits} queued={len(self._queue)}>"
         )
-
-
-def prefetch(
-    keys: Iterable[K],
-    fetch_many: Callable[[list[K]], Mapping[K, V] | Iterable[V]],
-    *,
-    batch_size: int = 500,
-    key: Callable[[V], K] | None = None,
-) -> dict[K, V]:
-    """Fetch many rows by key in chunks, for sync code: one ``WHERE id IN (...)`` per chunk.
-
-    Seed 000 "pre-fetched" assets with one ``session.get`` per id; this makes
-    ``ceil(len(unique keys) / batch_size)`` calls of ``fetch_many(chunk)`` instead.
-
-    Args:
-        keys: the ids (duplicates are fetched once).
-        fetch_many: returns a mapping ``id -> row``, or rows (then ``key`` gives a row's id).
-        batch_size: ids per call (stay under the driver's parameter limit).
-        key: how to read the id of a returned row.
-
-    Returns:
-        ``{id: row}`` for the ids that were found.
-    """
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    check_callable("fetch_many", fetch_many)
-    check_callable("key", key, allow_none=True)
-    unique = list(dict.fromkeys(keys))
-    found: dict[K, V] = {}
-    for start in range(0, len(unique), batch_size):
-        rows = fetch_many(unique[start : start + batch_size])
-        if isinstance(rows, Mapping):
-            found.update(rows)
-            continue
-        if key is None:
-            raise TypeError(
-                "fetch_many returned rows, not a mapping; pass key= to read each row's id"
-                "\nHINT: ss.prefetch(ids, fetch, key=lambda row: row.id)"
-            )
-        for row in rows:
-            found[key(row)] = row
-    return found

@@ -1,8 +1,8 @@
-"""Database maintenance that never blocks the event loop (seed 004).
+"""Database maintenance that never blocks the event loop.
 
-Seed 004's API froze for 13-16 s while the loop deleted a cache namespace in one statement, and
-again while it refreshed a materialised view; its fixes were chunks of 1,000 rows in a thread,
-and the refresh in a thread. These are those fixes, done once:
+One big ``DELETE`` (a whole cache namespace) or a ``REFRESH MATERIALIZED VIEW`` run on the
+loop freezes every request for as long as it takes (seconds); the fixes are chunks of 1,000
+rows in a thread, and the long statement in a thread. These are those fixes, done once:
 
 - ``chunked_delete``: N rows per statement, each its own transaction, a short pause between
   chunks, off the loop (an async driver, or a worker thread for sync ones);
@@ -208,7 +208,7 @@ async def run_long_statement(
 
 
 async def ensure_alive(target: Any) -> float:
-    """One ``SELECT 1`` round trip before long work (seed 004 lost its connection mid-run).
+    """One ``SELECT 1`` round trip before long work (a connection lost mid-run fails late).
 
     Returns the round trip in seconds. Raises ``ConnectionError`` naming the target when the
     server cannot answer (the original error is ``__cause__``). A SQLAlchemy engine with

@@ -1,9 +1,11 @@
 """``ss.BatchWriter``: buffer rows and write them in batches that lose nothing, each once.
 
-Seed 001 inserted one document at a time; seed 004 committed once per gene (its fix: every
-100). ``BatchWriter`` flushes when ``batch_size`` rows are buffered, when the oldest row has waited
-``max_wait_s``, and on exit; one flush at a time, one transaction per flush (the flush function's
-job); producers wait once ``max_pending`` rows are buffered, so memory is bounded.
+One commit per row spends its time on round trips and fsyncs. ``BatchWriter`` flushes when
+``batch_size`` rows are buffered, when the oldest row has waited ``max_wait_s``, and on exit;
+one flush at a time, one transaction per flush (the flush function's job); producers wait once
+``max_pending`` rows are buffered, so memory is bounded. The decisions (when a batch is due,
+retry or bisect, what a stopped writing leaves) are the sans-IO core in ``batching``, driven by
+both ``BatchWriter`` and ``SyncBatchWriter``.
 
 What happens to a batch that fails:
 
@@ -45,170 +47,30 @@ import contextlib
 import functools
 import inspect
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, final
 
 from ..core.callables import kind_of
-from ..core.checks import check_callable, check_instance, check_int, check_seconds
+from ..core.checks import check_int
 from ..core.clock import now as _now
-from ..core.errors import FlushFailed
 from ..core.threads import default_executor
-from ..core.transient import CommitOutcomeUnknown, is_connection_error
+from ..core.transient import is_connection_error
 from ..flow.retry import Retry
+from .batching import BatchJob, WriterCore, WriterStatistics, takes_batch_id
 
 __all__ = [
     "BatchWriter",
     "SyncBatchWriter",
     "WriterStatistics",
     "is_connection_error",
+    "takes_batch_id",
 ]
 
 R = TypeVar("R")
-# A batch whose deadline is this close is due. A loop fires a timer up to its clock resolution
-# early, and on a virtual clock now + (deadline - now) may round below the deadline: waiting for
-# the remaining 1e-17 s would then fire at once, forever (the clock never moves).
-_DUE_S = 1e-6
 
 
-def takes_batch_id(fn: Callable[..., Any]) -> bool:
-    """True when ``fn`` accepts a ``batch_id`` keyword (the built-in flushes do)."""
-    try:
-        parameter = inspect.signature(fn).parameters.get("batch_id")
-    except (TypeError, ValueError):  # no signature to read (some builtins)
-        return False
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriterStatistics:
-    """Counters of a batch writer."""
-
-    rows_written: int
-    flushes: int
-    failed_rows: int
-    retries: int
-    flush_s: float
-    pending: int
-
-    @property
-    def rows_per_flush(self) -> float:
-        return self.rows_written / self.flushes if self.flushes else 0.0
-
-
-class _Core(Generic[R]):
-    """State and bookkeeping shared by the async and the sync writer."""
-
-    def __init__(
-        self,
-        flush: Callable[..., Any],
-        batch_size: int,
-        max_wait_s: float,
-        retry: Retry | None,
-        on_failed: Callable[[list[tuple[R, Exception]]], Any] | None,
-    ) -> None:
-        self.flush_fn = check_callable("flush", flush)
-        self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.max_wait_s = check_seconds("max_wait_s", max_wait_s)
-        if retry is not None:
-            check_instance("retry", retry, Retry, "a Retry or None")
-        self.on_failed = check_callable("on_failed", on_failed, allow_none=True)
-        self.retry = (
-            retry
-            if retry is not None
-            else Retry(attempts=5, on=is_connection_error, initial_s=0.2, deadline_s=60)
-        )
-        self.with_ids = takes_batch_id(flush)
-        self._prefix = uuid.uuid4().hex
-        self._sequence = 0
-        self.buffer: list[R] = []
-        self.oldest: float | None = None
-        self.failed: list[tuple[R, Exception]] = []
-        self.unwritten: list[R] = []
-        self.in_doubt: dict[str, list[R]] = {}
-        self.rows_written = self.flushes = self.retries = 0
-        self.flush_s = 0.0
-
-    def batch_id(self) -> str | None:
-        """A new batch id (one per batch and per half of a bisection), or None."""
-        if not self.with_ids:
-            return None
-        self._sequence += 1
-        return f"{self._prefix}-{self._sequence}"
-
-    def take(self) -> list[R]:
-        rows, self.buffer = self.buffer[: self.batch_size], self.buffer[self.batch_size :]
-        self.oldest = _now() if self.buffer else None
-        return rows
-
-    def put_back(self, part: list[R], todo: list[list[R]]) -> None:
-        """Rows not written (the batch being written, then the halves still to write) go back
-        to the front of the buffer, in order; rows already written do not."""
-        self.buffer[:0] = part + [row for rows in reversed(todo) for row in rows]
-
-    def succeeded(self, rows: list[R]) -> None:
-        self.flushes += 1
-        self.rows_written += len(rows)
-
-    def failed_attempt(self, exc: Exception, attempts: int, elapsed_s: float) -> float | None:
-        """The wait before the next attempt, or None to give up on this batch."""
-        if not is_connection_error(exc):
-            return None
-        wait = self.retry.delay(exc, attempts, elapsed_s)
-        if wait is not None:
-            self.retries += 1
-        return wait
-
-    def gave_up(self, batch_id: str | None, rows: list[R], exc: BaseException, doubt: bool) -> None:
-        """Record a batch whose outcome is unknown: a COMMIT that could not be checked, or an
-        attempt interrupted (cancelled) midway."""
-        if batch_id is None:
-            return
-        if not isinstance(exc, Exception) or (doubt and is_connection_error(exc)):
-            self.in_doubt[batch_id] = list(rows)
-
-    def bisect(self, part: list[R], exc: Exception, todo: list[list[R]]) -> None:
-        """A batch failed on its data (not the connection): its halves go back on ``todo``, a
-        single row is reported bad. The one decision both writers drive."""
-        if len(part) > 1:
-            middle = len(part) // 2
-            todo += [part[middle:], part[:middle]]
-        else:
-            self.report_bad(part[0], exc)
-
-    def report_bad(self, row: R, exc: Exception) -> None:
-        self.failed.append((row, exc))
-        if self.on_failed is not None:
-            self.on_failed([(row, exc)])
-
-    def flush_failed(self, exc: BaseException | None) -> FlushFailed:
-        error = FlushFailed(self.unwritten, exc)
-        if self.in_doubt:
-            doubtful = sum(len(rows) for rows in self.in_doubt.values())
-            error.add_note(
-                f"slipstream: {doubtful} of these row(s), in {len(self.in_doubt)} batch(es), may "
-                "already be committed (the outcome of their COMMIT is unknown); writer.in_doubt "
-                "maps their batch ids to them: 'await flush(rows, batch_id=batch_id)' writes "
-                "each once"
-            )
-        return error
-
-    def statistics(self, in_flight: int = 0) -> WriterStatistics:
-        return WriterStatistics(
-            rows_written=self.rows_written,
-            flushes=self.flushes,
-            failed_rows=len(self.failed),
-            retries=self.retries,
-            flush_s=self.flush_s,
-            pending=len(self.buffer) + in_flight,
-        )
-
-
+@final
 class BatchWriter(Generic[R]):
     """Buffer rows and write them with ``await flush(rows)`` in batches that lose nothing.
 
@@ -244,7 +106,7 @@ class BatchWriter(Generic[R]):
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core: _Core[R] = _Core(flush, batch_size, max_wait_s, retry, on_failed)
+        self._core: WriterCore[R] = WriterCore(flush, batch_size, max_wait_s, retry, on_failed)
         self.max_pending = check_int("max_pending", max_pending, minimum=1)
         if self.max_pending < self._core.batch_size:
             raise ValueError(
@@ -294,12 +156,15 @@ class BatchWriter(Generic[R]):
         while len(self._core.buffer) + self._in_flight >= self.max_pending:
             self._space.clear()
             await self._space.wait()
+        # Inline, not a call into the core: add() is the per-row path (a call cost 35 ns of
+        # its 290). The flusher decides; this only starts its clock and wakes it.
         core = self._core
-        if not core.buffer:
+        buffer = core.buffer
+        if not buffer:
             core.oldest = _now()
             self._wake.set()  # start the max_wait_s clock in the flusher
-        core.buffer.append(row)
-        if len(core.buffer) >= core.batch_size:
+        buffer.append(row)
+        if len(buffer) >= core.batch_size:
             self._wake.set()
 
     async def add_many(self, rows: Iterable[R]) -> None:
@@ -319,31 +184,48 @@ class BatchWriter(Generic[R]):
                 await self.add(row)
 
     async def _flusher(self) -> None:
-        assert self._wake is not None
-        assert self._space is not None
+        wake, space = self._wake, self._space
+        assert wake is not None
+        assert space is not None
         core = self._core
         while True:
-            if not core.buffer:
+            wait_s = core.due_in_s(self._closing)
+            if wait_s is None:  # nothing buffered
                 if self._closing:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                wake.clear()
+                await wake.wait()
                 continue
-            if len(core.buffer) < core.batch_size and not self._closing:
-                assert core.oldest is not None
-                wait = core.oldest + core.max_wait_s - _now()
-                if wait > _DUE_S:  # not "> 0": a timer may fire a rounding error early
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
-                    continue
+            if wait_s > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait_s)
+                continue
             rows = core.take()
             self._in_flight = len(rows)
             try:
-                await self._write_all(rows)
+                await self._write(rows)
             finally:
                 self._in_flight = 0
-                self._space.set()
+                space.set()
+
+    async def _write(self, rows: list[R]) -> None:
+        """Write one batch as ``BatchJob`` decides: each flush call awaited (a sync flush in a
+        worker thread), each retry's backoff slept on the loop."""
+        job = BatchJob(self._core, rows)
+        try:
+            while job.next():
+                try:
+                    await self._call(job.rows, job.batch_id)
+                except Exception as exc:
+                    wait_s = job.failed(exc)
+                    if wait_s is not None:
+                        await asyncio.sleep(wait_s)
+                else:
+                    job.written()
+        except BaseException as exc:
+            job.stopped(exc)
+            raise
 
     async def _call(self, rows: list[R], batch_id: str | None) -> None:
         fn = self._core.flush_fn
@@ -359,53 +241,6 @@ class BatchWriter(Generic[R]):
         if inspect.isawaitable(result):
             await result
 
-    async def _write(self, rows: list[R]) -> None:
-        """One batch: flushes of ``rows`` (one batch id), retried with backoff while the
-        connection is what fails."""
-        core = self._core
-        batch_id = core.batch_id()
-        attempts, start, doubt = 0, _now(), False
-        try:
-            while True:
-                attempts += 1
-                t0 = time.perf_counter()
-                try:
-                    await self._call(rows, batch_id)
-                except Exception as exc:
-                    core.flush_s += time.perf_counter() - t0
-                    doubt = doubt or isinstance(exc, CommitOutcomeUnknown)
-                    wait = core.failed_attempt(exc, attempts, _now() - start)
-                    if wait is None:
-                        raise
-                    await asyncio.sleep(wait)
-                    continue
-                core.flush_s += time.perf_counter() - t0
-                core.succeeded(rows)
-                return
-        except BaseException as exc:
-            core.gave_up(batch_id, rows, exc, doubt)
-            raise
-
-    async def _write_all(self, rows: list[R]) -> None:
-        """Write ``rows``, bisecting bad data out; on an error that stops the writing, the rows
-        not written go back to the buffer (those already written do not)."""
-        core = self._core
-        todo, part = [rows], []
-        try:
-            while todo:
-                part = todo.pop()
-                try:
-                    await self._write(part)
-                except Exception as exc:
-                    if is_connection_error(exc):
-                        raise  # retries exhausted: the database, not the rows
-                    failed, part = part, []
-                    core.bisect(failed, exc, todo)
-                part = []
-        except BaseException:
-            core.put_back(part, todo)
-            raise
-
     async def aclose(self) -> None:
         """Write what is pending and stop. Rows that cannot be written end in ``unwritten``
         and ``FlushFailed`` is raised; nothing is dropped silently."""
@@ -419,9 +254,7 @@ class BatchWriter(Generic[R]):
         try:
             await self._task
         except Exception as exc:
-            self._core.unwritten.extend(self._core.buffer)
-            self._core.buffer.clear()
-            raise self._core.flush_failed(exc) from exc
+            raise self._core.abandon(exc) from exc
         finally:
             self._task = None
 
@@ -445,13 +278,14 @@ class BatchWriter(Generic[R]):
         )
 
 
+@final
 class SyncBatchWriter(Generic[R]):
-    """``BatchWriter`` for sync code (seed 004 runs sync sessions): ``with`` block, ``add``.
+    """``BatchWriter`` for sync code (a sync session, a script): ``with`` block, ``add``.
 
     Without a background thread, the ``max_wait_s`` bound is checked on every ``add`` (and
     ``flush()`` writes at once); everything else (batch ids and exactly-once writes with the
     built-in flushes, retries, bisection, ``failed``, ``unwritten``, ``in_doubt``,
-    ``FlushFailed``) is as in ``BatchWriter``.
+    ``FlushFailed``) is as in ``BatchWriter``: both drive the same decisions (``batching``).
     """
 
     def __init__(
@@ -463,7 +297,7 @@ class SyncBatchWriter(Generic[R]):
         retry: Retry | None = None,
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
-        self._core: _Core[R] = _Core(flush, batch_size, max_wait_s, retry, on_failed)
+        self._core: WriterCore[R] = WriterCore(flush, batch_size, max_wait_s, retry, on_failed)
         if kind_of(flush) != "sync":
             raise TypeError(
                 f"'flush' must be a sync function for SyncBatchWriter, got {kind_of(flush)} "
@@ -479,69 +313,42 @@ class SyncBatchWriter(Generic[R]):
 
     def add(self, row: R) -> None:
         """Buffer one row; writes a batch when it is full or its oldest row is due."""
-        core = self._core
-        if not core.buffer:
-            core.oldest = _now()
-        core.buffer.append(row)
-        if len(core.buffer) >= core.batch_size or (
-            core.oldest is not None and _now() - core.oldest >= core.max_wait_s
-        ):
+        if self._core.push(row):
             self.flush()
 
     def add_many(self, rows: Iterable[R]) -> None:
+        """Buffer many rows, writing each batch as it becomes due (as ``add`` does)."""
+        push = self._core.push
         for row in rows:
-            self.add(row)
+            if push(row):
+                self.flush()
 
     def flush(self) -> None:
         """Write everything buffered now."""
         core = self._core
         while core.buffer:
-            self._write_all(core.take())
+            self._write(core.take())
 
     def _write(self, rows: list[R]) -> None:
-        core = self._core
-        batch_id = core.batch_id()
-        attempts, start, doubt = 0, time.monotonic(), False
+        """Write one batch as ``BatchJob`` decides: each flush called here, each retry's
+        backoff slept in this thread."""
+        fn = self._core.flush_fn
+        job = BatchJob(self._core, rows)
         try:
-            while True:
-                attempts += 1
-                t0 = time.perf_counter()
+            while job.next():
                 try:
-                    if batch_id is None:
-                        core.flush_fn(rows)
+                    if job.batch_id is None:
+                        fn(job.rows)
                     else:
-                        core.flush_fn(rows, batch_id=batch_id)
+                        fn(job.rows, batch_id=job.batch_id)
                 except Exception as exc:
-                    core.flush_s += time.perf_counter() - t0
-                    doubt = doubt or isinstance(exc, CommitOutcomeUnknown)
-                    wait = core.failed_attempt(exc, attempts, time.monotonic() - start)
-                    if wait is None:
-                        raise
-                    time.sleep(wait)
-                    continue
-                core.flush_s += time.perf_counter() - t0
-                core.succeeded(rows)
-                return
+                    wait_s = job.failed(exc)
+                    if wait_s is not None:
+                        time.sleep(wait_s)
+                else:
+                    job.written()
         except BaseException as exc:
-            core.gave_up(batch_id, rows, exc, doubt)
-            raise
-
-    def _write_all(self, rows: list[R]) -> None:
-        core = self._core
-        todo, part = [rows], []
-        try:
-            while todo:
-                part = todo.pop()
-                try:
-                    self._write(part)
-                except Exception as exc:
-                    if is_connection_error(exc):
-                        raise
-                    failed, part = part, []
-                    core.bisect(failed, exc, todo)
-                part = []
-        except BaseException:
-            core.put_back(part, todo)
+            job.stopped(exc)
             raise
 
     def close(self) -> None:
@@ -549,9 +356,7 @@ class SyncBatchWriter(Generic[R]):
         try:
             self.flush()
         except Exception as exc:
-            self._core.unwritten.extend(self._core.buffer)
-            self._core.buffer.clear()
-            raise self._core.flush_failed(exc) from exc
+            raise self._core.abandon(exc) from exc
 
     def __exit__(
         self,

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, final
 
 from ..core.callables import kind_of
 from ..core.checks import check_callable, check_fraction, check_int, check_seconds
@@ -51,6 +51,7 @@ class BreakerState(enum.Enum):
     HALF_OPEN = "half_open"
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerStatistics:
     """A snapshot of a ``CircuitBreaker``."""
@@ -69,6 +70,7 @@ class BreakerStatistics:
 StateCallback = Callable[["CircuitBreaker", BreakerState, BreakerState], None]
 
 
+@final
 class CircuitBreaker:
     """Fail fast while a dependency is failing; probe it with one call at a time to recover.
 

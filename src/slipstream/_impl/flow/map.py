@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Sized
 from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
+from typing import Any, Generic, TypedDict, TypeVar, Unpack, final, overload
 
 from ..core.checks import check_int, check_seconds
 from ..core.errors import CircuitOpen, InputError, ItemCancelled
@@ -467,6 +467,7 @@ class _Engine(Generic[T, R]):
         )
 
 
+@final
 class Stream(Generic[T, R]):
     """The async iterator that ``ss.stream`` returns.
 

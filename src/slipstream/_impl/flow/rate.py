@@ -27,7 +27,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, final, runtime_checkable
 
 from ..core.checks import check_number, check_seconds
 from ..core.clock import now as _now
@@ -39,6 +39,7 @@ __all__ = ["Limiter", "Rate", "RateLimiter", "RateLimiterStatistics"]
 _EPS = 1e-9
 
 
+@final
 class Rate:
     """A rate: ``Rate(per_second=10)``, ``Rate(per_minute=600, burst=20)``.
 
@@ -99,6 +100,7 @@ class Limiter(Protocol):
     async def acquire(self, weight: float = 1.0) -> float: ...
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimiterStatistics:
     """A snapshot of a ``RateLimiter``."""
@@ -120,6 +122,7 @@ class _Waiter:
         self.cancelled = False
 
 
+@final
 class RateLimiter:
     """A FIFO token-bucket limiter that may be shared by many maps and tasks.
 

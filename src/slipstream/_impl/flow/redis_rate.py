@@ -16,7 +16,7 @@ Needs the ``redis`` extra (``redis.asyncio``) or any client with a compatible
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, final
 
 from ..core.checks import check_number
 from ..core.clock import now as _now
@@ -47,6 +47,7 @@ return '0'
 """
 
 
+@final
 class RedisRateLimiter:
     """A ``Rate`` enforced across processes through Redis.
 

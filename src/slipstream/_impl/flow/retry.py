@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast, final, overload
 
 from ..core.callables import kind_of
 from ..core.checks import check_instance, check_int, check_number, check_seconds
@@ -66,6 +66,7 @@ def retry_after_s(exc: BaseException) -> float | None:
     return max(0.0, seconds)
 
 
+@final
 class RetryBudget:
     """Caps retries at ``ratio`` of calls plus ``min_per_s`` retries a second, shared by its users.
 
@@ -165,6 +166,7 @@ def _matcher(on: ExceptionFilter) -> Callable[[BaseException], bool]:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Retry:
     """A retry policy. Immutable; share it freely (its ``budget`` is the one shared counter).

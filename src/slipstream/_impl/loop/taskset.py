@@ -1,8 +1,8 @@
 """``ss.TaskSet``: background tasks that are owned, bounded, observed and drained.
 
-Seed 003 found fire-and-forget ``create_task`` calls (a task with no reference can be garbage
-collected mid-flight; its exception is logged, if ever, as "never retrieved") and background
-work that piled up without a bound. A ``TaskSet`` keeps a strong reference to every task, bounds
+A fire-and-forget ``create_task`` can be garbage collected mid-flight (nothing references the
+task), its exception is logged, if ever, as "never retrieved", and such background work piles
+up without a bound. A ``TaskSet`` keeps a strong reference to every task, bounds
 how many run (extra ones wait, or are rejected), records every failure (with its exception, not
 just a log line) and every task slower than ``slow_s``, and drains or cancels them at shutdown.
 
@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, final
 
 from ..core.checks import check_choice, check_int, check_seconds
 from ..core.clock import now as _now
@@ -34,6 +34,7 @@ logger = logging.getLogger("slipstream.tasks")
 T = TypeVar("T")
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSetStatistics:
     running: int
@@ -46,6 +47,7 @@ class TaskSetStatistics:
     max_running: int
 
 
+@final
 class TaskSet:
     """Own background tasks: strong references, a bound, failure records, drain at exit.
 

@@ -1,12 +1,18 @@
 """ASGI middleware for Starlette / FastAPI: ``X-Process-Time``, per-route latency in the
-monitor, and ``Cache-Control`` for static assets (seed 002, seed 003 section 7.2)."""
+monitor, and ``Cache-Control`` for static assets.
+
+Clock: a request's time is the wall time it spends on the loop, mostly awaiting, so it is read
+from the clock seam (``core.clock.clock``). In production that is ``time.monotonic``, so the
+header is real wall time; under ``slipstream.testing.run(virtual_clock=True)`` it is the virtual
+time the request took, the same figure the monitor records for it.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, final
 
+from ..core import clock as _clock
 from .monitor import Monitor
 from .monitor import monitor as default_monitor
 
@@ -19,6 +25,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+@final
 class TimingMiddleware:
     """Time every HTTP request.
 
@@ -49,14 +56,14 @@ class TimingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
+        start = _clock.clock()
         path: str = scope.get("path", "")
         static = path.startswith(self.static_prefixes)
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-process-time", f"{time.perf_counter() - start:.6f}".encode()))
+                headers.append((b"x-process-time", f"{_clock.clock() - start:.6f}".encode()))
                 if static and not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", self.cache_control))
                 message["headers"] = headers
@@ -70,4 +77,4 @@ class TimingMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or path
             name = f"{scope.get('method', 'GET')} {template}"
-            self.monitor.record(name, time.perf_counter() - start, failed)
+            self.monitor.record(name, _clock.clock() - start, failed)

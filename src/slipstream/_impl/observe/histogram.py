@@ -1,7 +1,7 @@
 """A streaming histogram with bounded memory and a stated relative error (DDSketch-style).
 
-Seed 001's monitor kept every sample in a list forever to compute p95/p99. ``Histogram`` keeps
-one counter per logarithmic bucket: a value ``x > 0`` goes to bucket ``ceil(log(x) / log(g))``
+Keeping every sample to compute p95/p99 grows without bound. ``Histogram`` keeps one counter
+per logarithmic bucket: a value ``x > 0`` goes to bucket ``ceil(log(x) / log(g))``
 with ``g = (1 + a) / (1 - a)``, and a quantile is answered with the bucket's midpoint, within a
 relative error ``a`` (default 1%) of the true sample quantile. From 1 us to 1 hour that is at most
 ~1,100 buckets, whatever the number of samples.
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import final
 
 from ..core.checks import check_number
 
 __all__ = ["Histogram", "HistogramSummary"]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistogramSummary:
     count: int
@@ -28,6 +30,7 @@ class HistogramSummary:
     max: float
 
 
+@final
 class Histogram:
     """Counts of values in logarithmic buckets; quantiles within ``relative_error``.
 

@@ -1,11 +1,18 @@
 """``ss.monitor``: measure every operation with bounded memory, report it, export it.
 
-Seed 001's monitor kept every sample in a list forever for its p95/p99; seed 002 wanted slow
-requests logged and an ``X-Process-Time`` header; seed 000 logged timings by hand. ``Monitor``
-keeps, per name, a count, errors, total and a ``Histogram`` (quantiles within 1%), logs
-operations slower than a per-name threshold, caps the number of names (extra names share an
-overflow bucket, with one warning), renders a rich table, exports to Prometheus (extra
-``prometheus``), and calls hooks (e.g. an OpenTelemetry histogram) for every measurement.
+``Monitor`` keeps, per name, a count, errors, total and a ``Histogram`` (quantiles within 1%,
+not a list of every sample kept forever), logs operations slower than a per-name threshold,
+caps the number of names (extra names share an overflow bucket, with one warning), renders a
+rich table, exports to Prometheus (extra ``prometheus``), and calls hooks (e.g. an OpenTelemetry
+histogram) for every measurement.
+
+Clocks: what an ``async with`` block or a decorated coroutine function takes is mostly waiting,
+so it is read from the clock seam (``core.clock.clock``: ``time.monotonic`` in production, the
+virtual loop's time under ``slipstream.testing.run(virtual_clock=True)``); so are the first and
+last timestamps behind ``per_s``. A sync ``with`` block or decorated function is the work of one
+call on this thread, during which no loop clock moves: it is timed with ``time.perf_counter``.
+Both are read as a module attribute and called, as ``time.perf_counter()`` was, so the hot path
+costs the same.
 
 Example::
 
@@ -27,8 +34,9 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
+from ..core import clock as _clock
 from ..core.checks import check_int, check_number, check_seconds
 from .histogram import Histogram
 
@@ -45,12 +53,13 @@ class _Stat:
     def __init__(self, relative_error: float) -> None:
         self.count = 0
         self.errors = 0
-        self.first = time.monotonic()
+        self.first = _clock.clock()
         self.last = self.first
         self.histogram = Histogram(relative_error)
 
 
-class _Measure:
+@final
+class Measurement:
     """One ``measure`` block: a sync and async context manager, and a decorator."""
 
     __slots__ = ("_monitor", "_name", "_start")
@@ -60,8 +69,8 @@ class _Measure:
         self._name = name
         self._start = 0.0
 
-    def __enter__(self) -> _Measure:
-        self._start = time.perf_counter()
+    def __enter__(self) -> Measurement:
+        self._start = time.perf_counter()  # one call's work: no loop clock moves (module doc)
         return self
 
     def __exit__(
@@ -72,8 +81,8 @@ class _Measure:
     ) -> None:
         self._monitor.record(self._name, time.perf_counter() - self._start, exc is not None)
 
-    async def __aenter__(self) -> _Measure:
-        self._start = time.perf_counter()
+    async def __aenter__(self) -> Measurement:
+        self._start = _clock.clock()  # waiting, mostly: the clock seam (module doc)
         return self
 
     async def __aexit__(
@@ -82,7 +91,7 @@ class _Measure:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._monitor.record(self._name, time.perf_counter() - self._start, exc is not None)
+        self._monitor.record(self._name, _clock.clock() - self._start, exc is not None)
 
     def __call__(self, fn: F) -> F:
         monitor, name = self._monitor, self._name
@@ -90,14 +99,14 @@ class _Measure:
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                start = time.perf_counter()
+                start = _clock.clock()  # waiting, mostly: the clock seam (module doc)
                 failed = True
                 try:
                     result = await fn(*args, **kwargs)
                     failed = False
                     return result
                 finally:
-                    monitor.record(name, time.perf_counter() - start, failed)
+                    monitor.record(name, _clock.clock() - start, failed)
 
             return async_wrapper  # type: ignore[return-value]  # same signature
 
@@ -115,6 +124,7 @@ class _Measure:
         return sync_wrapper  # type: ignore[return-value]
 
 
+@final
 class Monitor:
     """Per-name timings, counters and gauges with bounded memory.
 
@@ -137,9 +147,9 @@ class Monitor:
 
     # -- recording --------------------------------------------------------------------------
 
-    def measure(self, name: str) -> _Measure:
+    def measure(self, name: str) -> Measurement:
         """Time a block (``with`` / ``async with``) or every call of a function (decorator)."""
-        return _Measure(self, name)
+        return Measurement(self, name)
 
     def _name(self, name: str, table: dict[str, Any]) -> str:
         if name in table or len(table) < self.max_names:
@@ -165,7 +175,7 @@ class Monitor:
                     stat = self._stats[name] = _Stat(self.relative_error)
         stat.count += 1
         stat.errors += error
-        stat.last = time.monotonic()
+        stat.last = _clock.clock()
         stat.histogram.add(seconds)
         threshold = self._slow.get(name)
         if threshold is not None and seconds > threshold:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from .checkpoint import FailedItem, RunState
 
 __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StagePlan:
     name: str
@@ -23,6 +24,7 @@ class StagePlan:
     suggested_concurrency: int
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """``Pipeline.plan``'s estimate: the makespan, the bottleneck, and what to change."""
@@ -47,6 +49,7 @@ class Plan:
         return "\n".join(lines)
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageReport:
     name: str
@@ -60,6 +63,7 @@ class StageReport:
     p95_s: float
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineProgress:
     """Passed to ``on_progress``: where the run stands (JSON-friendly via ``asdict``)."""
@@ -73,6 +77,7 @@ class PipelineProgress:
     elapsed_s: float
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunReport:
     """What a run did. ``state`` is ``finished``, ``paused`` or ``interrupted`` (the sink could

@@ -1,7 +1,7 @@
 """Pipeline sources that read without blocking the loop: a query in chunks, a directory by hash.
 
-Seed 001 re-processed a directory of model files on every run and wanted unchanged files skipped
-by hash; seed 004 walked a table of genes. ``DirectorySource`` hashes files in a worker thread,
+``QuerySource`` walks a table (a server-side cursor on PostgreSQL, a worker thread on SQLite),
+one round trip per ``batch_size`` rows. ``DirectorySource`` hashes files in a worker thread,
 remembers each hash under ``(path, size, mtime)`` so an untouched file is never read twice, and
 keys each file by its path and content hash: with a checkpoint, a file whose content is unchanged
 since the last run is already done and is skipped, and an edited file is a new item.
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from ..core.checks import check_int
 from ..db.maintenance import _kind
@@ -25,6 +25,7 @@ from ..db.maintenance import _kind
 __all__ = ["DirectorySource", "FileItem", "QuerySource", "query_source"]
 
 
+@final
 class QuerySource:
     """Rows of one query, fetched ``batch_size`` at a time (one round trip per chunk).
 
@@ -123,6 +124,7 @@ def query_source(
     return QuerySource(target, sql, params, batch_size=batch_size)
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileItem:
     """One file of a ``DirectorySource``; ``key`` is ``relpath@digest`` (16 hex digits)."""
@@ -138,6 +140,7 @@ class FileItem:
         return f"{self.relpath}@{self.digest[:16]}"
 
 
+@final
 class DirectorySource:
     """The files under ``root`` matching ``pattern``, hashed off the loop, in path order.
 

@@ -8,12 +8,11 @@ engine), except in a cached stage, whose output is shared by every item with the
 
 from __future__ import annotations
 
-from collections.abc import (
-    Callable,
-)
+import inspect
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import KW_ONLY, dataclass
-from typing import Any
+from typing import Any, final
 
 from ..cache.cache import Cache
 from ..core.checks import check_callable, check_int, check_seconds
@@ -25,6 +24,7 @@ from ..flow.retry import Retry
 __all__ = ["Item", "Stage", "current_item"]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
     """An item's identity on its way through a pipeline: ``key`` (what the checkpoint and the
@@ -75,6 +75,7 @@ def current_item() -> Item:
     )
 
 
+@final
 @dataclass(slots=True)
 class Stage:
     """One step of a pipeline.
@@ -177,3 +178,15 @@ def _rate_burst(rate: Rate | Limiter | None) -> float:
         return float(burst) if burst is not None else 1.0
     except (TypeError, ValueError):
         return 1.0
+
+
+def _is_async(fn: Any) -> bool:
+    """True for an ``async def`` function or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004  # an object with an async __call__
+    )
+
+
+async def _maybe_await(value: Any) -> Any:
+    """``value``, awaited first if it is awaitable (what a sync-or-async callable returned)."""
+    return await value if inspect.isawaitable(value) else value

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..core import rules as _catalogue
+from ..core.errors import ConfigError
 from .model import SEVERITIES, Finding, Severity
 
 __all__ = [
@@ -51,19 +52,6 @@ BASELINE_VERSION = 1
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _KEYS = ("select", "ignore", "exclude", "min-severity", "format", "jobs", "cache", "knowledge")
-
-
-class ConfigError(ValueError):
-    """A bad value in ``[tool.slipstream.scan]``, on the command line or in a baseline file.
-
-    ``key`` names what was wrong (``"min-severity"``, ``"--select"``), ``source`` where it
-    came from (a file path, or ``"the command line"``)."""
-
-    def __init__(self, key: str, problem: str, source: str) -> None:
-        self.key = key
-        self.problem = problem
-        self.source = source
-        super().__init__(f"{key}: {problem} ({source})")
 
 
 @dataclass(frozen=True, slots=True)

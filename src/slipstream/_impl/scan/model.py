@@ -4,12 +4,14 @@ that leads from the reported line to the effect, and the :class:`Rule` it breaks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import final
 
 from ..core.rules.rule import SEVERITIES, Rule, Severity
 
 __all__ = ["SEVERITIES", "ChainStep", "Finding", "Rule", "Severity"]
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ChainStep:
     """One call on the way from a finding's line to the effect: ``path:line function``."""
@@ -22,6 +24,7 @@ class ChainStep:
         return f"{self.path}:{self.line} {self.function}"
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One place where code loses time, and the slipstream primitive that fixes it.

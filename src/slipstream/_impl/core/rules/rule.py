@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, final
 
 __all__ = ["SEVERITIES", "Rule", "Severity"]
 
@@ -11,6 +11,7 @@ Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")  # ascending
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One entry of the rule catalogue (shared by the scanner and the runtime detectors).

@@ -18,6 +18,10 @@ cache survives only in an importable module. So:
   in a local run. An exception that cannot be pickled comes back as ``RemoteError`` with its type,
   message and ``detail``.
 
+The modules: ``feed`` (upstream pumped into a queue, taken in batches), ``pool`` (the actors:
+least loaded first, dead ones replaced by a spare), ``dispatch`` (batches out, outcomes back),
+``wire`` (what travels) and ``worker`` (the worker side); this one holds the runner's life.
+
 The stage's function and setup must be importable on the workers (module-level functions in a
 module on ``sys.path``): functions from ``__main__`` are pickled by value, and whatever they
 cache is rebuilt for every batch.
@@ -26,21 +30,23 @@ cache is rebuilt for every batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, final
 
 from ...core.checks import check_int, check_seconds
 from ...core.errors import PipelineError
 from ...flow.rate import Rate
-from .wire import Batch, StageSpec, pack, unpicklable
+from .dispatch import Dispatch, Outcome
+from .feed import Feed
+from .pool import ActorPool
+from .wire import StageSpec
 
 __all__ = ["DaskRunner"]
 
 
+@final
 class DaskRunner:
     """Run pipeline stages on Dask distributed (``Stage(..., runner=runner)``).
 
@@ -182,129 +188,40 @@ class DaskRunner:
 
     async def run_stage(
         self, stage: Any, upstream: AsyncIterator[Any], value_of: Callable[[Any], Any]
-    ) -> AsyncIterator[tuple[Any, bool, Any, int, float]]:
+    ) -> AsyncIterator[Outcome]:
         """Send ``upstream``'s items in batches; yield ``(item, ok, value or error, attempts,
-        elapsed_s)`` per item as batches finish."""
+        elapsed_s)`` per item as batches finish.
+
+        Up to ``batches_per_worker`` batches per live actor are out at once; when a call
+        fails (its worker died) its batch fails, and so do the others out to that worker.
+        However the stage ends, the pump, the calls still out and a spare being made are
+        cancelled and awaited; a cancellation of the caller propagates."""
+        await self.start()
+        pool = await self._pool(self._spec(stage))
+        feed = Feed(upstream, self.batch_size, self.max_wait_s)
+        dispatch = Dispatch(stage.name, pool, feed, value_of, self.batches_per_worker)
+        try:
+            while dispatch.open:
+                outcomes, sent = await dispatch.step()
+                self.tasks += sent
+                for outcome in outcomes:
+                    yield outcome
+            await feed.finish()  # upstream's error, if it had one, is the stage's
+        finally:
+            await dispatch.aclose()
+
+    async def _pool(self, spec: StageSpec) -> ActorPool:
+        """One actor per worker, each set up (the stage's preflight before any item)."""
         from .worker import StageActor
 
-        await self.start()
-        spec = self._spec(stage)
         workers = await self._workers()
-        # one actor per worker: batches go straight to it, not through the scheduler (a task
-        # costs the scheduler about 3 ms here; an actor call 0.3 ms)
         try:
-            actors: list[Any] = list(
-                await asyncio.gather(*(self._actor(StageActor, spec, [w]) for w in workers))
-            )
+            actors = await asyncio.gather(*(self._actor(StageActor, spec, [w]) for w in workers))
         except Exception as exc:
             raise PipelineError(
-                f"setup of stage {stage.name!r} failed on a worker: {type(exc).__name__}: {exc}"
+                f"setup of stage {spec.name!r} failed on a worker: {type(exc).__name__}: {exc}"
             ) from exc
-        replacements = len(workers)  # a dead worker's actor is replaced, up to this many times
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.batch_size * 2)
-        end = object()
-
-        async def pump() -> None:
-            try:
-                async for item in upstream:
-                    await queue.put(item)
-            except asyncio.CancelledError:
-                raise  # the consumer is gone: nobody waits for the end (the queue may be full)
-            except BaseException:
-                await queue.put(end)  # the consumer drains, sees the end, then gets the error
-                raise
-            await queue.put(end)
-
-        async def call(actor: Any, batch: Batch) -> list[Any]:
-            result: Batch = await actor.run(batch)
-            return result.unpack()
-
-        loop = asyncio.get_running_loop()
-        pumper = loop.create_task(pump())
-        in_flight: dict[asyncio.Task[list[Any]], tuple[int, list[Any]]] = {}
-        load = [0] * len(actors)
-        dead: set[int] = set()
-        spare: asyncio.Task[Any] | None = None  # a replacement actor being made
-        exhausted = False
-        try:
-            while in_flight or not exhausted:
-                if spare is not None and spare.done():
-                    if not spare.cancelled() and spare.exception() is None:
-                        actors.append(spare.result())
-                        load.append(0)
-                    spare = None
-                live = len(actors) - len(dead)
-                if not live and spare is None and not in_flight:
-                    raise PipelineError(f"stage {stage.name!r}: every Dask worker was lost")
-                while not exhausted and live and len(in_flight) < self.batches_per_worker * live:
-                    batch, exhausted = await self._batch(queue, end, bool(in_flight))
-                    if not batch:
-                        break
-                    packed, bad = pack([value_of(i) for i in batch])
-                    if bad:  # those items fail alone; the others go
-                        for i, why in bad.items():
-                            what = "this item's value or source item"
-                            yield batch[i], False, unpicklable(stage.name, what, why), 0, 0.0
-                        batch = [item for i, item in enumerate(batch) if i not in bad]
-                        if not batch:
-                            continue
-                    index = min(  # the least busy live worker
-                        (i for i in range(len(actors)) if i not in dead), key=load.__getitem__
-                    )
-                    load[index] += 1
-                    task = loop.create_task(call(actors[index], packed))
-                    self.tasks += 1
-                    in_flight[task] = (index, batch)
-                waiting: set[asyncio.Task[Any]] = set(in_flight)
-                if spare is not None:
-                    waiting.add(spare)
-                if not waiting:
-                    continue
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task not in in_flight:
-                        continue  # the spare: taken in at the top of the loop
-                    index, batch = in_flight.pop(task)
-                    load[index] -= 1
-                    error = task.exception()
-                    if error is not None:  # the call itself failed: its worker died
-                        # the batch fails (one of its items may be what killed the worker:
-                        # running it again elsewhere could kill another); later batches go to
-                        # the live actors and to a replacement, if the cluster has a worker
-                        for item in batch:
-                            yield item, False, error, 1, 0.0
-                        # the other batches sent to that worker fail with it now, rather than
-                        # after Dask's 30 s connect timeout to a dead address
-                        for other, (j, lost) in list(in_flight.items()):
-                            if j == index and other not in done:
-                                other.cancel()
-                                del in_flight[other]
-                                load[j] -= 1
-                                for item in lost:
-                                    yield item, False, error, 1, 0.0
-                        if index not in dead:
-                            dead.add(index)
-                            if replacements > 0 and spare is None:
-                                replacements -= 1
-                                spare = loop.create_task(self._actor(StageActor, spec, None))
-                        continue
-                    for item, (ok, value, attempts, elapsed) in zip(
-                        batch, task.result(), strict=True
-                    ):
-                        yield item, ok, value, attempts, elapsed
-        finally:
-            pumper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pumper
-            for task in in_flight:
-                task.cancel()
-            if in_flight:  # awaited, so no call outlives the stage
-                await asyncio.gather(*in_flight, return_exceptions=True)
-            if spare is not None:
-                spare.cancel()
-                with contextlib.suppress(BaseException):
-                    await spare
-            del actors  # releases the actors on the workers
+        return ActorPool(list(actors), lambda: self._actor(StageActor, spec, None))
 
     async def _actor(self, cls: Any, spec: StageSpec, workers: list[str] | None) -> Any:
         """An actor for ``spec`` (on ``workers``, or where the scheduler likes), set up."""
@@ -318,32 +235,3 @@ class DaskRunner:
         )
         await actor.prepare()
         return actor
-
-    async def _batch(
-        self, queue: asyncio.Queue[Any], end: object, busy: bool
-    ) -> tuple[list[Any], bool]:
-        """Up to ``batch_size`` items: wait for the first (unless batches are in flight and
-        none is ready), then up to ``max_wait_s`` for the rest."""
-        batch: list[Any] = []
-        if busy and queue.empty():
-            return batch, False
-        first = await queue.get()
-        if first is end:
-            return batch, True
-        batch.append(first)
-        deadline = time.perf_counter() + self.max_wait_s
-        while len(batch) < self.batch_size:
-            if queue.empty():
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                item = queue.get_nowait()
-            if item is end:
-                return batch, True
-            batch.append(item)
-        return batch, False
