@@ -35,7 +35,7 @@ from ..core.callables import kind_of
 from ..core.checks import check_callable, check_fraction, check_int, check_seconds
 from ..core.clock import now as _default_clock
 from ..core.errors import CircuitOpen
-from .retry import ExceptionFilter, _matcher
+from .filters import ExceptionFilter, matcher
 
 __all__ = ["BreakerState", "BreakerStatistics", "CircuitBreaker"]
 
@@ -121,7 +121,7 @@ class CircuitBreaker:
         self.window_s = float(window_s)
         self.min_calls = min_calls
         self.reset_timeout_s = float(reset_timeout_s)
-        self._counts = _matcher(counts)
+        self._counts = matcher(counts)
         self._on_state_change = on_state_change
         self._log = log_transitions
         self._clock = clock if clock is not None else _default_clock
@@ -222,6 +222,16 @@ class CircuitBreaker:
                 changed = self._open()
         self._notify(changed)
 
+    def _settle(self, ticket: int, exc: BaseException | None) -> None:
+        """End the call admitted with ``ticket`` by what it raised (None: it returned): an
+        ``Exception`` is a failure, anything else (a cancellation) a release."""
+        if exc is None:
+            self.record_success(ticket)
+        elif isinstance(exc, Exception):
+            self.record_failure(ticket, exc)
+        else:
+            self.release(ticket)
+
     def release(self, ticket: int) -> None:
         """The call admitted with ``ticket`` ended without an answer (cancelled): if it was
         the probe, free the slot for the next one."""
@@ -292,11 +302,8 @@ class CircuitBreaker:
         ticket = self.admit()
         try:
             value = await fn(*args, **kwargs)
-        except Exception as exc:
-            self.record_failure(ticket, exc)
-            raise
-        except BaseException:
-            self.release(ticket)
+        except BaseException as exc:
+            self._settle(ticket, exc)
             raise
         self.record_success(ticket)
         return value
@@ -306,11 +313,8 @@ class CircuitBreaker:
         ticket = self.admit()
         try:
             value = fn(*args, **kwargs)
-        except Exception as exc:
-            self.record_failure(ticket, exc)
-            raise
-        except BaseException:
-            self.release(ticket)
+        except BaseException as exc:
+            self._settle(ticket, exc)
             raise
         self.record_success(ticket)
         return value
@@ -361,12 +365,7 @@ class CircuitBreaker:
         stack = self._tickets.get()
         ticket, rest = stack[-1], stack[:-1]
         self._tickets.set(rest)
-        if exc is None:
-            self.record_success(ticket)
-        elif isinstance(exc, Exception):
-            self.record_failure(ticket, exc)
-        else:
-            self.release(ticket)
+        self._settle(ticket, exc)
 
     def statistics(self) -> BreakerStatistics:
         """Counters since creation and the state now."""

@@ -17,7 +17,8 @@ light ones behind it. Compare:
 
 - aiolimiter's leaky bucket admits a whole bucket at the start of a window and another as it
   drains: ``AsyncLimiter(100, 1)`` lets about 199 starts into one second.
-- a "shared last-timestamp" limiter (seed 001) lets every concurrent caller through at once.
+- a "shared last-timestamp" limiter (sleep until last start + interval, then record the start)
+  lets every caller that reads the timestamp before the first one writes it through at once.
 """
 
 from __future__ import annotations
@@ -91,6 +92,21 @@ class Rate:
     def max_starts(self, window_s: float) -> float:
         """The guarantee: the most units that may start in any window of ``window_s`` seconds."""
         return math.floor(window_s * self.per_second + _EPS) + self.burst
+
+
+def check_weight(weight: float, rate: Rate) -> None:
+    """Raise unless ``0 < weight <= rate.burst``: a request heavier than the bucket could never
+    start, so it is refused at once rather than left waiting forever."""
+    try:
+        ok = 0 < weight <= rate.burst
+    except TypeError:  # not a number: the validator names it
+        ok = False
+    if not ok:
+        check_number("weight", weight, above=0)
+        raise ValueError(
+            f"'weight' must be > 0 and <= burst ({rate.burst:g}), got {weight!r}"
+            f"\nHINT: ss.Rate(per_second={rate.per_second:g}, burst={weight:g})"
+        )
 
 
 @runtime_checkable
@@ -191,25 +207,13 @@ class RateLimiter:
         self._acquired += 1
         self._units += weight
 
-    def _check_weight(self, weight: float) -> None:
-        try:
-            ok = 0 < weight <= self._capacity
-        except TypeError:  # not a number: the validator names it
-            ok = False
-        if not ok:
-            check_number("weight", weight, above=0)
-            raise ValueError(
-                f"'weight' must be > 0 and <= burst ({self._capacity:g}), got {weight!r}"
-                f"\nHINT: ss.Rate(per_second={self._rate.per_second:g}, burst={weight:g})"
-            )
-
     async def acquire(self, weight: float = 1.0) -> float:
         """Wait for ``weight`` units, take them, and return the seconds spent waiting.
 
         Raises:
             ValueError: ``weight`` is not positive or exceeds the burst (it could never start).
         """
-        self._check_weight(weight)
+        check_weight(weight, self._rate)
         if _testing.enabled:
             return 0.0
         now = _now()
@@ -226,7 +230,7 @@ class RateLimiter:
         Raises:
             ValueError: ``weight`` is not positive or exceeds the burst.
         """
-        self._check_weight(weight)
+        check_weight(weight, self._rate)
         now = _now()
         ready_at = self._ready_at(weight)
         if not self._waiters and now + _EPS * self._interval >= ready_at:

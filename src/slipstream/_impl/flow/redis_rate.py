@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, final
 
-from ..core.checks import check_number
 from ..core.clock import now as _now
 from ..core.settings import testing_state as _testing
-from .rate import Rate
+from .rate import Rate, check_weight
 
 __all__ = ["RedisRateLimiter"]
 
@@ -99,15 +98,7 @@ class RedisRateLimiter:
 
     async def acquire(self, weight: float = 1.0) -> float:
         """Wait until Redis grants ``weight`` units; return the seconds waited."""
-        try:
-            ok = 0 < weight <= self._rate.burst
-        except TypeError:
-            ok = False
-        if not ok:
-            check_number("weight", weight, above=0)
-            raise ValueError(
-                f"'weight' must be > 0 and <= burst ({self._rate.burst:g}), got {weight!r}"
-            )
+        check_weight(weight, self._rate)
         if _testing.enabled:
             return 0.0
         loop = asyncio.get_running_loop()

@@ -1,272 +1,33 @@
-"""Retries: exponential backoff with full jitter, bounded by attempts, a deadline and a budget.
+"""``@ss.retry``: a ``Retry`` policy around a sync or async function or generator.
 
-Differences from the peers, on purpose:
-
-- bounded by default (3 attempts, 60 s deadline); tenacity retries forever unless told not to;
-- the default ``on=`` retries only what is transient (connection errors, timeouts, HTTP 408,
-  425, 429, 500, 502, 503, 504), so a bug is not hammered three times;
-- a server's ``Retry-After`` (seconds or an HTTP date) is honoured, capped and jittered upward;
-- the original exception is re-raised, never wrapped (the reason for giving up is added as a
-  note: ``exc.__notes__``);
-- a shared ``RetryBudget`` caps retries at a fraction of calls, so retries cannot multiply an
-  outage.
+The original exception is re-raised, never wrapped (the reason for giving up is added as a
+note: ``exc.__notes__``). A generator is retried until it yields its first item and never after,
+since a new attempt would repeat what the consumer already has. Sync wrappers sleep with
+``time.sleep``, async ones with ``asyncio.sleep``; the policy itself is ``retry_policy.Retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import math
-import random
-import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any, ParamSpec, TypeVar, cast, final, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from ..core import clock as _clock
 from ..core.callables import kind_of
-from ..core.checks import check_instance, check_int, check_number, check_seconds
 from ..core.clock import now as _now
-from ..core.settings import testing_state as _testing
-from ..core.transient import is_transient
+from ..core.transient import is_transient as is_transient
+from .filters import ExceptionFilter as ExceptionFilter
+from .filters import matcher as _matcher  # noqa: F401  # importable from here, as it always was
+from .retry_policy import Retry as Retry
+from .retry_policy import RetryBudget as RetryBudget
+from .retry_policy import retry_after_s as retry_after_s
 
 __all__ = ["Retry", "RetryBudget", "is_transient", "retry", "retry_after_s"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def retry_after_s(exc: BaseException) -> float | None:
-    """The delay a server asked for: ``exc.retry_after_s`` or a ``Retry-After`` header
-    (delta-seconds or HTTP date) on ``exc.response``; None when absent or unparseable."""
-    explicit = getattr(exc, "retry_after_s", None)
-    if isinstance(explicit, int | float) and not isinstance(explicit, bool):
-        return max(0.0, float(explicit))
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    try:
-        raw = headers.get("Retry-After") or headers.get("retry-after")
-    except Exception:  # an exotic headers object; a hint is not worth failing for
-        return None
-    if not raw:
-        return None
-    raw = str(raw).strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-@final
-class RetryBudget:
-    """Caps retries at ``ratio`` of calls plus ``min_per_s`` retries a second, shared by its users.
-
-    The balance starts at one second's worth (``min_per_s``), grows by ``min_per_s`` per second
-    and by ``ratio`` for every first attempt, is capped at ``max_balance``, and each retry spends
-    one token. So a dependency that fails hard sees about ``1 + ratio`` times its normal traffic
-    (plus the small per-second floor that lets low-traffic callers retry at all), not
-    ``attempts`` times it (Finagle's retry budget, without its sliding window). Thread-safe.
-    """
-
-    __slots__ = (
-        "_denied",
-        "_last",
-        "_lock",
-        "_spent",
-        "_tokens",
-        "max_balance",
-        "min_per_s",
-        "ratio",
-    )
-
-    def __init__(
-        self, *, ratio: float = 0.2, min_per_s: float = 10.0, max_balance: float = 1000.0
-    ) -> None:
-        ratio = check_number("ratio", ratio, minimum=0, maximum=10)
-        min_per_s = check_number("min_per_s", min_per_s, minimum=0, allow_inf=True)
-        max_balance = check_number("max_balance", max_balance, minimum=1, allow_inf=True)
-        self.ratio = float(ratio)
-        self.min_per_s = float(min_per_s)
-        self.max_balance = float(max_balance)
-        self._tokens = min(self.min_per_s, self.max_balance)
-        self._last: float | None = None
-        self._spent = 0
-        self._denied = 0
-        self._lock = threading.Lock()
-
-    @classmethod
-    def unlimited(cls) -> RetryBudget:
-        """A budget that never refuses (to opt a map out of its default budget)."""
-        return cls(ratio=0.0, min_per_s=math.inf, max_balance=math.inf)
-
-    def _refill(self) -> None:
-        now = _now()
-        if self._last is not None and now > self._last and self.min_per_s:
-            self._tokens = min(self.max_balance, self._tokens + (now - self._last) * self.min_per_s)
-        self._last = now
-
-    def deposit(self) -> None:
-        """Record one first attempt."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self.max_balance, self._tokens + self.ratio)
-
-    def try_spend(self) -> bool:
-        """Take one retry from the budget; False when it is exhausted."""
-        with self._lock:
-            self._refill()
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                self._spent += 1
-                return True
-            self._denied += 1
-            return False
-
-    @property
-    def spent(self) -> int:
-        return self._spent
-
-    @property
-    def denied(self) -> int:
-        return self._denied
-
-    def __repr__(self) -> str:
-        return (
-            f"<RetryBudget ratio={self.ratio:g} min_per_s={self.min_per_s:g} "
-            f"tokens={self._tokens:.2f} spent={self._spent} denied={self._denied}>"
-        )
-
-
-ExceptionFilter = (
-    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-)
-
-
-def _matcher(on: ExceptionFilter) -> Callable[[BaseException], bool]:
-    if isinstance(on, type) and issubclass(on, BaseException):
-        kind: type[BaseException] = on
-        return lambda exc: isinstance(exc, kind)
-    if isinstance(on, tuple):
-        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):
-            raise TypeError("'on' must be an exception type, a tuple of them, or a predicate")
-        return lambda exc: isinstance(exc, on)
-    if callable(on):
-        return on  # type: ignore[return-value]  # a predicate, by elimination
-    raise TypeError(
-        f"'on' must be an exception type, a tuple of them, or a predicate, got {type(on).__name__}"
-    )
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Retry:
-    """A retry policy. Immutable; share it freely (its ``budget`` is the one shared counter).
-
-    Args:
-        attempts: most calls in all, first included (>= 1).
-        on: what to retry: an exception type, a tuple of types, or a predicate. Default
-            ``is_transient``.
-        deadline_s: no retry starts after this many seconds since the first attempt; None for
-            no deadline.
-        initial_s, max_backoff_s, multiplier: backoff ``min(max_backoff_s, initial_s *
-            multiplier**(n-1))`` before retry n, with full jitter (uniform from 0 to that).
-        jitter: full jitter on (default) or off.
-        max_retry_after_s: cap on a server's ``Retry-After``; the wait is the server's delay
-            plus up to 10% jitter.
-        budget: a shared ``RetryBudget``. None: ``ss.map``/``ss.stream`` give each run its
-            own ``RetryBudget()`` (20% of items plus 10 a second), the decorator none. Use
-            ``RetryBudget.unlimited()`` to opt out.
-
-    Example::
-
-        policy = ss.Retry(attempts=5, on=httpx.HTTPError, deadline_s=30)
-        results = await ss.map(fetch, urls, retry=policy)
-    """
-
-    attempts: int = 3
-    on: ExceptionFilter = is_transient
-    deadline_s: float | None = 60.0
-    initial_s: float = 0.1
-    max_backoff_s: float = 10.0
-    multiplier: float = 2.0
-    jitter: bool = True
-    max_retry_after_s: float = 60.0
-    budget: RetryBudget | None = None
-    _match: Callable[[BaseException], bool] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        check_int("attempts", self.attempts, minimum=1)
-        for name in ("initial_s", "max_backoff_s", "max_retry_after_s"):
-            object.__setattr__(
-                self, name, check_seconds(name, getattr(self, name), allow_zero=True)
-            )
-        object.__setattr__(
-            self, "multiplier", check_number("multiplier", self.multiplier, minimum=1)
-        )
-        object.__setattr__(
-            self, "deadline_s", check_seconds("deadline_s", self.deadline_s, allow_none=True)
-        )
-        if not isinstance(self.jitter, bool):
-            raise TypeError(f"'jitter' must be a bool, got {type(self.jitter).__name__}")
-        if self.budget is not None:
-            check_instance("budget", self.budget, RetryBudget, "a RetryBudget or None")
-        object.__setattr__(self, "_match", _matcher(self.on))
-
-    def backoff_s(self, attempt: int) -> float:
-        """The un-jittered delay before retry number ``attempt`` (1-based)."""
-        return min(self.max_backoff_s, self.initial_s * self.multiplier ** min(attempt - 1, 64))
-
-    def delay(
-        self,
-        exc: BaseException,
-        attempts: int,
-        elapsed_s: float,
-        budget: RetryBudget | None = None,
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up and re-raise ``exc``.
-
-        Args:
-            exc: what the last attempt raised.
-            attempts: attempts made so far (>= 1).
-            elapsed_s: seconds since the first attempt started.
-            budget: the budget to spend from (default: the policy's own, if any).
-        """
-        if budget is None:
-            budget = self.budget
-        if not self._match(exc):
-            return None
-        limit = min(self.attempts, _testing.attempts) if _testing.enabled else self.attempts
-        if attempts >= limit:
-            exc.add_note(f"slipstream: gave up after {attempts} attempt(s) (attempts={limit})")
-            return None
-        server = retry_after_s(exc)
-        if server is not None:
-            base = min(server, self.max_retry_after_s)
-            wait = base + random.uniform(0.0, 0.1 * base) if self.jitter else base
-        else:
-            base = self.backoff_s(attempts)
-            wait = random.uniform(0.0, base) if self.jitter else base
-        if _testing.enabled:
-            wait = 0.0
-        if self.deadline_s is not None and elapsed_s + wait > self.deadline_s:
-            exc.add_note(
-                f"slipstream: gave up after {attempts} attempt(s): the next would start past "
-                f"deadline_s={self.deadline_s:g}"
-            )
-            return None
-        if budget is not None and not budget.try_spend():
-            exc.add_note(f"slipstream: gave up after {attempts} attempt(s): retry budget spent")
-            return None
-        return wait
 
 
 @overload
@@ -311,7 +72,9 @@ def retry(
 def _retry_sync(pol: Retry, fn: Callable[P, T]) -> Callable[P, T]:
     @functools.wraps(fn)
     def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        start = time.monotonic()
+        # the loop-free clock: as cheap as time.monotonic, and a virtual-clock test drives it
+        clock = _clock.clock
+        start = clock()
         if pol.budget is not None:
             pol.budget.deposit()
         attempts = 1
@@ -319,7 +82,7 @@ def _retry_sync(pol: Retry, fn: Callable[P, T]) -> Callable[P, T]:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                wait = pol.delay(exc, attempts, time.monotonic() - start)
+                wait = pol.delay(exc, attempts, clock() - start)
                 if wait is None:
                     raise
             attempts += 1
@@ -354,30 +117,41 @@ _AFTER_FIRST = (
 )
 
 
-def _deliver(gen: Generator[Any, Any, Any], first: Any) -> Generator[Any, Any, Any]:
-    """``yield from gen`` once ``first`` came out of it: ``send`` and ``throw`` reach ``gen``;
-    an error it raises gets a note saying why it is not retried."""
-    value, delivered = first, 0
-    try:
-        while True:
-            delivered += 1
-            try:
-                sent = yield value
-            except GeneratorExit:
-                raise
-            except BaseException as thrown:  # throw(): the inner generator handles it
-                step: Callable[[], Any] = functools.partial(gen.throw, thrown)
-            else:
-                step = functools.partial(gen.send, sent)
-            try:
-                value = step()
-            except StopIteration as stop:
-                return stop.value
-            except Exception as exc:
-                exc.add_note(_AFTER_FIRST.format(delivered))
-                raise
-    finally:
-        gen.close()
+class _Resumed:
+    """A started generator with its first item put back in front, for ``yield from``: the
+    language then forwards ``send``, ``throw`` and ``close``; this counts the items handed out,
+    for the note on an error after the first."""
+
+    __slots__ = ("_first", "_gen", "delivered")
+
+    def __init__(self, gen: Generator[Any, Any, Any], first: Any) -> None:
+        self._gen = gen
+        self._first = first
+        self.delivered = 0
+
+    def __iter__(self) -> _Resumed:
+        return self
+
+    def __next__(self) -> Any:
+        if self.delivered == 0:  # the item the retried attempt already took
+            self.delivered = 1
+            return self._first
+        return self.send(None)
+
+    def send(self, sent: Any) -> Any:
+        value = self._gen.send(sent)
+        self.delivered += 1
+        return value
+
+    def throw(self, kind: Any, thrown: Any = None, tb: Any = None) -> Any:
+        # ``yield from`` passes (type, value, traceback); the one-argument form is the one
+        # that is not deprecated
+        value = self._gen.throw(thrown if thrown is not None else kind)
+        self.delivered += 1
+        return value
+
+    def close(self) -> None:
+        self._gen.close()
 
 
 def _retry_generator(
@@ -386,27 +160,29 @@ def _retry_generator(
     """Retry a generator function until it yields its first item; after that an error
     propagates (with a note), since a new attempt would repeat what was already delivered."""
 
+    def first_item(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, Any, bool]:
+        """One attempt: a new generator and its first item, or its return value if it ended."""
+        gen = fn(*args, **kwargs)
+        try:
+            return gen, next(gen), False
+        except StopIteration as stop:
+            return gen, stop.value, True
+
+    start = _retry_sync(pol, first_item)
+
     @functools.wraps(fn)
     def generator_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
-        start = time.monotonic()
-        if pol.budget is not None:
-            pol.budget.deposit()
-        attempts = 1
-        while True:
-            gen = fn(*args, **kwargs)
-            try:
-                first = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            except Exception as exc:
-                wait = pol.delay(exc, attempts, time.monotonic() - start)
-                if wait is None:
-                    raise
-            else:
-                break
-            attempts += 1
-            time.sleep(wait)
-        return (yield from _deliver(gen, first))
+        gen, value, ended = start(*args, **kwargs)
+        if ended:
+            return value
+        resumed = _Resumed(gen, value)
+        try:
+            return (yield from resumed)  # send(), throw() and close() reach gen
+        except Exception as exc:
+            exc.add_note(_AFTER_FIRST.format(resumed.delivered))
+            raise
+        finally:
+            gen.close()
 
     return generator_wrapper
 
@@ -417,28 +193,23 @@ def _retry_async_generator(
     """The async twin of ``_retry_generator``: retried until the first item, values sent with
     ``asend`` and exceptions thrown in with ``athrow`` reach the inner generator."""
 
+    async def first_item(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, Any, bool]:
+        """One attempt: a new async generator and its first item, unless it ended at once."""
+        agen = fn(*args, **kwargs)
+        try:
+            return agen, await agen.__anext__(), False
+        except StopAsyncIteration:
+            return agen, None, True
+
+    start = _retry_async(pol, first_item)
+
     @functools.wraps(fn)
     async def async_generator_wrapper(
         *args: P.args, **kwargs: P.kwargs
     ) -> AsyncGenerator[Any, Any]:
-        start = _now()
-        if pol.budget is not None:
-            pol.budget.deposit()
-        attempts = 1
-        while True:
-            agen = fn(*args, **kwargs)
-            try:
-                value = await agen.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                wait = pol.delay(exc, attempts, _now() - start)
-                if wait is None:
-                    raise
-            else:
-                break
-            attempts += 1
-            await asyncio.sleep(wait)
+        agen, value, ended = await start(*args, **kwargs)
+        if ended:
+            return
         delivered = 0
         try:
             while True:
