@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from types import TracebackType
 from typing import Any, TypeVar, cast, final
 
 from ..core.checks import check_callable, check_int, check_seconds
 from ..core.keys import canonical, fingerprint
+from ..core.resource import AsyncResource
 from .policy import MISSING as MISSING
 from .policy import CachePolicy
 from .serializers import make_serializer
@@ -51,7 +51,7 @@ def _check_ttl(name: str, value: float | None, *, allow_none: bool = True) -> No
 
 
 @final
-class Cache(CachePolicy):
+class Cache(AsyncResource, CachePolicy):
     """A cache with TTL, size bounds, namespaces, tags and single flight.
 
     Args:
@@ -294,17 +294,6 @@ class Cache(CachePolicy):
         """Cancel background refreshes, stop the sweep timer, close the backend's connection.
         (A Redis client passed in belongs to the caller and is not closed.)"""
         await self._close()
-
-    async def __aenter__(self) -> Cache:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         s = self.statistics()

@@ -26,12 +26,12 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, TypeVar, cast, final
 
 from ..core.clock import now as _now
 from ..core.errors import RegistryClosed
 from ..core.keys import fingerprint
+from ..core.resource import AsyncResource
 from .providers import Entry, Key, Providers
 from .providers import ProviderStatistics as ProviderStatistics
 
@@ -71,7 +71,7 @@ async def close_object(obj: Any) -> None:
 
 
 @final
-class Registry:
+class Registry(AsyncResource):
     """Create expensive clients once per (name, settings, event loop) and close them at the end.
 
     Args:
@@ -334,17 +334,6 @@ class Registry:
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         await self.clear()
-
-    async def __aenter__(self) -> Registry:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- looking ----------------------------------------------------------------------------
 

@@ -48,7 +48,6 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Any, Generic, TypeVar, final
 
 from ..core.callables import kind_of
@@ -258,12 +257,7 @@ class BatchWriter(Generic[R]):
         finally:
             self._task = None
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         # On cancellation too: the pending rows are written (shielded), not dropped.
         await asyncio.shield(self.aclose())
 
@@ -358,12 +352,7 @@ class SyncBatchWriter(Generic[R]):
         except Exception as exc:
             raise self._core.abandon(exc) from exc
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def statistics(self) -> WriterStatistics:

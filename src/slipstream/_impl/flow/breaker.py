@@ -28,7 +28,6 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, final
 
 from ..core.callables import kind_of
@@ -356,16 +355,12 @@ class CircuitBreaker:
         self._tickets.set((*self._tickets.get(), ticket))
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         stack = self._tickets.get()
         ticket, rest = stack[-1], stack[:-1]
         self._tickets.set(rest)
-        self._settle(ticket, exc)
+        exc = exc_info[1]
+        self._settle(ticket, exc if isinstance(exc, BaseException) else None)
 
     def statistics(self) -> BreakerStatistics:
         """Counters since creation and the state now."""

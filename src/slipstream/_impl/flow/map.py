@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Executor
-from types import TracebackType
 from typing import Any, Generic, TypeVar, Unpack, final, overload
 
 from ..core.outcome import Outcome, Summary
+from ..core.resource import AsyncResource
 from ..core.results import Results
 from .breaker import CircuitBreaker
 from .engine import Engine
@@ -29,7 +29,7 @@ R = TypeVar("R")
 
 
 @final
-class Stream(Generic[T, R]):
+class Stream(AsyncResource, Generic[T, R]):
     """The async iterator that ``ss.stream`` returns.
 
     Iterate it with ``async for``. Use ``async with ss.stream(...) as s:`` (or ``await
@@ -61,17 +61,6 @@ class Stream(Generic[T, R]):
             self._closed = True
             if self._started:
                 await self._engine.close()
-
-    async def __aenter__(self) -> Stream[T, R]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def summary(self) -> Summary:
         """Totals so far: ok, failed, retries, rate-limit wait, elapsed."""

@@ -27,7 +27,6 @@ import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol, final, runtime_checkable
 
 from ..core.checks import check_number, check_seconds
@@ -322,12 +321,7 @@ class RateLimiter:
     async def __aenter__(self) -> None:
         await self.acquire()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     def statistics(self) -> RateLimiterStatistics:

@@ -21,7 +21,6 @@ import logging
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, TypeVar, final
 
 from ..core.checks import check_choice, check_int, check_seconds
@@ -148,13 +147,8 @@ class TaskSet:
     async def __aenter__(self) -> TaskSet:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None:  # the block failed or was cancelled: do not wait on its work
+    async def __aexit__(self, *exc_info: object) -> None:
+        if exc_info[1] is not None:  # the block failed or was cancelled: do not wait on its work
             await asyncio.shield(self.cancel_all())
         else:
             await self.drain()

@@ -58,7 +58,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, final
 
 from ..core.checks import check_callable, check_int, check_seconds
@@ -235,12 +235,7 @@ class LoopWatch:
         self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     def statistics(self) -> LoopWatchStatistics:

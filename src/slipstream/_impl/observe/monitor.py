@@ -33,7 +33,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar, final
 
 from ..core import clock as _clock
@@ -73,25 +72,15 @@ class Measurement:
         self._start = time.perf_counter()  # one call's work: no loop clock moves (module doc)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._monitor.record(self._name, time.perf_counter() - self._start, exc is not None)
+    def __exit__(self, *exc_info: object) -> None:
+        self._monitor.record(self._name, time.perf_counter() - self._start, exc_info[1] is not None)
 
     async def __aenter__(self) -> Measurement:
         self._start = _clock.clock()  # waiting, mostly: the clock seam (module doc)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._monitor.record(self._name, _clock.clock() - self._start, exc is not None)
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._monitor.record(self._name, _clock.clock() - self._start, exc_info[1] is not None)
 
     def __call__(self, fn: F) -> F:
         monitor, name = self._monitor, self._name

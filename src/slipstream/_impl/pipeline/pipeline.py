@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar, final
 
 from ..clients.registry import Registry, default_registry
 from ..core.checks import check_callable, check_int, check_seconds
+from ..core.resource import AsyncResource
 from ..observe.monitor import Monitor
 from ..observe.monitor import monitor as default_monitor
 from .checkpoint import Checkpoint, RunStatus
@@ -81,7 +82,7 @@ class _PauseSwitch:
 
 
 @final
-class Pipeline(Generic[T]):
+class Pipeline(AsyncResource, Generic[T]):
     """A source, stages and a sink: streaming, resumable, nothing lost.
 
     Each stage is an ``ss.stream`` with its own concurrency, rate, retry, breaker, timeout and
@@ -275,12 +276,6 @@ class Pipeline(Generic[T]):
         ``status()`` opens it again."""
         if self.checkpoint is not None:
             await self.checkpoint.aclose()
-
-    async def __aenter__(self) -> Pipeline[T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def status(self) -> RunStatus | None:
         """The checkpoint's record of ``run_id`` (None without a checkpoint or before a run);

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, final
 
 from ...core.checks import check_seconds
+from ...core.resource import AsyncResource
 from .postgres import PostgresStore
 from .records import FailedItem, Owner, RunState, RunStatus
 from .sqlite import SqliteStore
@@ -29,7 +30,7 @@ def _store_for(target: str) -> CheckpointStore:
 
 
 @final
-class Checkpoint:
+class Checkpoint(AsyncResource):
     """The per-item state of pipeline runs, in a SQLite file or a PostgreSQL database.
 
     Args:
@@ -77,9 +78,6 @@ class Checkpoint:
     async def __aenter__(self) -> Checkpoint:
         await self.open()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Open (and check) the store; a no-op when it is open already. Concurrent calls share

@@ -37,6 +37,7 @@ from typing import Any, final
 
 from ...core.checks import check_int, check_seconds
 from ...core.errors import PipelineError
+from ...core.resource import AsyncResource
 from ...flow.rate import Rate
 from .dispatch import Dispatch, Outcome
 from .feed import Feed
@@ -47,7 +48,7 @@ __all__ = ["DaskRunner"]
 
 
 @final
-class DaskRunner:
+class DaskRunner(AsyncResource):
     """Run pipeline stages on Dask distributed (``Stage(..., runner=runner)``).
 
     Args:
@@ -149,9 +150,6 @@ class DaskRunner:
     async def __aenter__(self) -> DaskRunner:
         await self.start()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def creations_per_worker(self) -> dict[str, int]:
         """Clients each worker's registry has created (one per client kind is the goal)."""
