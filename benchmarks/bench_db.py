@@ -4,6 +4,10 @@ Figures (last line, JSON):
   naive_queries / loader_queries, naive_s / loader_s
       seed 001's validation lookup: 1,000 entries, each needing its person and that person's
       organisation; naive = one query per lookup (~2,000), loader = ss.DataLoader per level.
+  loader_sequential_queries / loader_sequential_s / loader_sequential_warnings
+      the same lookup through the same loaders awaited one entry at a time (the natural loop,
+      `for e in entries: await loader.load(e)`): one query per key, and the
+      ss.SequentialLoadWarning it gives (one per call site per loader: 2).
   per_row_commit_rows_per_s / batch_writer_rows_per_s / copy_rows_per_s
       rows written per second: one commit per row (seed 004's "before"), ss.BatchWriter, and
       one COPY (PostgreSQL; on SQLite one executemany in one transaction): the physical bound.
@@ -38,6 +42,7 @@ import statistics
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +97,35 @@ async def lookup_pg(conn: Any) -> dict[str, float]:
 
         await asyncio.gather(*(one(i) for i in range(ENTRIES)))
 
+    async def sequential() -> None:
+        p, o = ss.DataLoader(people), ss.DataLoader(orgs)
+        for i in range(ENTRIES):
+            person = await p.load(i)
+            await o.load(person["org_code"])
+
     t0 = time.perf_counter()
     await naive()
     naive_s, naive_q = time.perf_counter() - t0, count[0]
     count[0] = 0
     t0 = time.perf_counter()
     await batched()
+    loader_s, loader_q = time.perf_counter() - t0, count[0]
+    count[0] = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ss.SequentialLoadWarning)
+        t0 = time.perf_counter()
+        await sequential()
+        sequential_s = time.perf_counter() - t0
     return {
         "naive_queries": naive_q,
-        "loader_queries": count[0],
+        "loader_queries": loader_q,
         "naive_s": naive_s,
-        "loader_s": time.perf_counter() - t0,
+        "loader_s": loader_s,
+        "loader_sequential_queries": count[0],
+        "loader_sequential_s": sequential_s,
+        "loader_sequential_warnings": sum(
+            issubclass(w.category, ss.SequentialLoadWarning) for w in caught
+        ),
     }
 
 

@@ -12,6 +12,11 @@ Figures (last line, JSON): naive_p99_ms, slipstream_p99_ms, improvement (naive /
 slipstream_lag_p99_ms (LoopWatch inside the server), loopwatch_named_culprit (LoopWatch named
 the naive pipeline's blocking functions), loopwatch_overhead_pct (CPU of an idle loop with
 LoopWatch at its defaults, % of one core), monitor_measure_us (one `with monitor.measure()`).
+Offload limits (issue 13): 16 concurrent CPU-heavy pure-Python jobs offloaded from one loop
+while a 1 ms ticker measures its lag: offload_naive_lag_p99_ms (bare ss.offload, all 16 in the
+shared thread pool, as in the user report), offload_lag_p99_ms (the default settings for CPU
+work, kind="cpu": the "cpu" lane, one thread at nice 10), offload_process_lag_p99_ms
+(kind="process"), and each one's wall time (offload_*_wall_s).
 
 Run: python benchmarks/bench_responsiveness.py --quick
 """
@@ -131,6 +136,43 @@ def loopwatch_overhead(seconds: float) -> float:
     return asyncio.run(idle(True)) - asyncio.run(idle(False))
 
 
+def pure_python_checksum(n: int) -> int:
+    """CPU-heavy pure Python standing in for a zip export: an Adler-32 over n bytes."""
+    a, b = 1, 0
+    for i in range(n):
+        a = (a + (i & 255)) % 65521
+        b = (b + a) % 65521
+    return (b << 16) | a
+
+
+async def offload_lag(kind: str, jobs: int, n: int) -> tuple[float, float]:
+    """Loop lag p99 (ms) and wall time (s) while ``jobs`` concurrent jobs are offloaded."""
+    loop = asyncio.get_running_loop()
+    if kind == "process":  # start the workers first: their start-up is not the figure
+        warm = (ss.offload(pure_python_checksum, 10, kind="process") for _ in range(4))
+        await asyncio.gather(*warm)
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            t = loop.time()
+            await asyncio.sleep(0.001)
+            lags.append(loop.time() - t - 0.001)
+
+    tick = asyncio.create_task(ticker())
+    t0 = time.perf_counter()
+    if kind == "naive":
+        calls = [ss.offload(pure_python_checksum, n) for _ in range(jobs)]
+    else:
+        calls = [ss.offload(pure_python_checksum, n, kind=kind) for _ in range(jobs)]  # type: ignore[arg-type]
+    await asyncio.gather(*calls)
+    wall = time.perf_counter() - t0
+    done.set()
+    await tick
+    return p99(lags), wall
+
+
 def monitor_cost(n: int) -> float:
     m = ss.Monitor()
     t0 = time.perf_counter()
@@ -141,8 +183,15 @@ def monitor_cost(n: int) -> float:
 
 
 def main() -> None:
-    parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "")
     figures: dict[str, object] = {}
+    n = 1_000_000 if args.quick else 3_000_000  # about 0.1 s (0.3 s) of one core a job
+    for kind in ("naive", "cpu", "process"):
+        print(f"16 concurrent CPU-heavy jobs, offload {kind} ...")
+        lag, wall = asyncio.run(offload_lag(kind, 16, n))
+        key = "offload" if kind == "cpu" else f"offload_{kind}"
+        figures[f"{key}_lag_p99_ms"] = lag
+        figures[f"{key}_wall_s"] = wall
     server = subprocess.Popen([sys.executable, str(APP)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None

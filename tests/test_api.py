@@ -27,8 +27,9 @@ PUBLIC_MODULES = ["slipstream", "slipstream.exceptions", "slipstream.testing", "
 LOCKED = {
     "slipstream.exceptions": [
         "CheckpointError", "CircuitOpen", "CommitOutcomeUnknown", "ConfigError", "FailedItems",
-        "FlushFailed", "InputError", "ItemCancelled", "PipelineError", "RegistryClosed",
-        "RemoteError", "Skip", "SlipstreamError", "TaskSetFull",
+        "FlushFailed", "InputError", "ItemCancelled", "NotReady", "PipelineError", "PollTimeout",
+        "RegistryClosed", "RemoteError", "SequentialLoadWarning", "Skip", "SlipstreamError",
+        "TaskSetFull",
     ],
     "slipstream.testing": [
         "FakeClock", "VirtualClockLoop", "loop_never_blocked", "no_waits", "run", "set_testing",

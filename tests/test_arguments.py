@@ -56,6 +56,13 @@ REQUIRED: dict[str, Callable[[], dict[str, Any]]] = {
     "map": lambda: {"fn": _fn, "items": []},
     "stream": lambda: {"fn": _fn, "items": []},
     "prefetch": lambda: {"keys": [], "fetch_many": lambda keys: {}},
+    "poll": lambda: {"check": lambda: "done"},
+    "offload": lambda: {"__args__": (_fn, 1)},  # fn is positional-only
+    "AdaptiveRate": dict,
+    "RedisAdaptiveRate": lambda: {"client": _redis_client(), "key": "slipstream-arguments"},
+    "CacheControl": lambda: {"app": _asgi_app},
+    "RequestLoader": lambda: {"batch_fn": _batch},
+    "request_loader": lambda: {"batch_fn": _batch},
     "DirectorySource": lambda: {"root": str(Path(__file__).parent)},
     "query_source": lambda: {"target": sqlite3.connect(":memory:"), "sql": "SELECT 1"},
     "QuerySource": lambda: {"target": sqlite3.connect(":memory:"), "sql": "SELECT 1"},
@@ -74,12 +81,23 @@ NOT_NUMERIC_ONLY = {
     ("Rate", "per_minute"),  # Rate takes exactly one of per_second / per_minute
     ("Rate", "per_second"),
     ("testing.FakeClock", "start"),  # any reading, negative included
+    ("CacheControl", "statuses"),  # a set of HTTP statuses: lists of ints are its values
 }
 
 # Values slipstream hands out (statistics, reports, outcomes): not constructed by users.
 RESULT_TYPES = re.compile(
     r"(Statistics|Report|Summary|Progress|Status|Outcome|Plan|FileItem|BusyThread)$"
 )
+
+
+async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    return None
+
+
+def _redis_client() -> Any:
+    import redis.asyncio as redis  # a client object; constructing it opens no connection
+
+    return redis.Redis(host="127.0.0.1", port=6379)
 
 
 def _table() -> Any:
@@ -135,7 +153,7 @@ def _target(name: str) -> Any:
 
 def _call(name: str, kwargs: dict[str, Any]) -> Any:
     target = _target(name)
-    result = target(**kwargs)
+    result = target(*kwargs.pop("__args__", ()), **kwargs)
     if inspect.iscoroutine(result):
         try:
             return asyncio.run(asyncio.wait_for(result, 5))

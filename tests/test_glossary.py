@@ -33,7 +33,7 @@ RETIRED = {
 # float parameters that are not durations, or are wall-clock timestamps (epoch seconds, as
 # time.time() returns them): every other float names its unit with a suffix
 NOT_DURATIONS = {
-    "available", "burst", "failure_rate", "max", "max_balance", "mean", "min_value",
+    "available", "burst", "decrease", "failure_rate", "max", "max_balance", "mean", "min_value",
     "multiplier", "n", "p50", "p95", "p99", "per_minute", "per_second", "q", "ratio",
     "relative_error", "total", "units", "value", "weight", "clock", "hook",
     "created", "updated", "heartbeat",  # RunStatus: wall-clock timestamps

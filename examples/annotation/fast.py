@@ -10,7 +10,9 @@
   stay invalid); a circuit breaker stops calling an endpoint that is down (measured: 19 calls
   instead of up to 1,200 for 300 items against an endpoint answering only 503), and the items it
   refused are failed, to be taken again with ``--retry-failed``;
-- results are upserted in batches; with a checkpoint the run can pause, be killed and resume.
+- results are upserted in batches by a sink whose setup (the pool, the table's DDL) runs once
+  per run before any item, and whose pool the registry closes; with a checkpoint the run can
+  pause, be killed and resume.
 
 Run alone: ``python examples/annotation/fast.py --endpoint URL --assets 500 --schemas 3``;
 ``--endpoint`` may point at any OpenAI-compatible server (a local model server, say).
@@ -36,6 +38,7 @@ import slipstream as ss
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import (
     COLUMNS,
+    DDL,
     AssetMissing,
     InvalidSchema,
     ObjectStore,
@@ -224,24 +227,31 @@ def build(
         initial_s=0.05,
         max_backoff_s=2.0,
     )
+    # the sink's lifecycle: the run makes the pool (once, through the registry, which owns
+    # and closes it) and runs the DDL before any item, beside the stages' setups
     if is_postgres(settings.db):
-        pool_holder: dict[str, Any] = {}
+        import asyncpg
 
-        async def sink(rows: list[dict[str, Any]]) -> None:
-            if "pool" not in pool_holder:
-                import asyncpg
+        def make_pool() -> Any:
+            create = lambda: asyncpg.create_pool(settings.db, min_size=1, max_size=4)  # noqa: E731
+            return registry.get("db", create)
 
-                pool_holder["pool"] = await registry.get(
-                    "db", lambda: asyncpg.create_pool(settings.db, min_size=1, max_size=4)
-                )
-                pool_holder["flush"] = ss.asyncpg_flush(
-                    pool_holder["pool"], "annotations", COLUMNS, conflict=["key"]
-                )
-            await pool_holder["flush"](rows)
-
-        flush: Any = sink
+        flush: Any = ss.asyncpg_flush(
+            make_pool,
+            "annotations",
+            COLUMNS,
+            conflict=["key"],
+            setup=lambda conn: conn.execute(DDL),
+            close_pool=False,  # the registry's
+        )
     else:
-        flush = ss.sqlite_flush(settings.db, "annotations", COLUMNS, conflict=["key"])
+        flush = ss.sqlite_flush(
+            settings.db,
+            "annotations",
+            COLUMNS,
+            conflict=["key"],
+            setup=lambda conn: conn.execute(DDL),
+        )
     # a small burst absorbs timer lateness; the emulator allows 10
     rate = ss.Rate(per_second=settings.rate_per_s, burst=5) if settings.rate_per_s else None
     if settings.runner is None:
@@ -295,7 +305,7 @@ async def annotate(
     """Run (or resume) the job; returns the pipeline's report and the call counters."""
     started = time.perf_counter()
     counters = Counters()
-    await prepare_db(settings.db)  # a wrong database fails here, before any work
+    await prepare_db(settings.db)  # a wrong database fails here with a plain ConnectionError
     async with ss.Registry("annotation") as registry:
         pipeline = build(
             settings, asset_ids, schemas, registry=registry, counters=counters, started=started

@@ -28,7 +28,9 @@ from ._impl.core.errors import FailedItems as FailedItems
 from ._impl.core.errors import FlushFailed as FlushFailed
 from ._impl.core.errors import InputError as InputError
 from ._impl.core.errors import ItemCancelled as ItemCancelled
+from ._impl.core.errors import NotReady as NotReady
 from ._impl.core.errors import PipelineError as PipelineError
+from ._impl.core.errors import PollTimeout as PollTimeout
 from ._impl.core.errors import RegistryClosed as RegistryClosed
 from ._impl.core.errors import RemoteError as RemoteError
 from ._impl.core.errors import Skip as Skip
@@ -47,6 +49,7 @@ from ._impl.db.loader import prefetch as prefetch
 from ._impl.db.maintenance import chunked_delete as chunked_delete
 from ._impl.db.maintenance import ensure_alive as ensure_alive
 from ._impl.db.maintenance import run_long_statement as run_long_statement
+from ._impl.db.sequential import SequentialLoadWarning as SequentialLoadWarning
 from ._impl.db.sinks import asyncpg_flush as asyncpg_flush
 from ._impl.db.sinks import sqlalchemy_flush as sqlalchemy_flush
 from ._impl.db.sinks import sqlite_flush as sqlite_flush
@@ -54,22 +57,30 @@ from ._impl.db.writer import BatchWriter as BatchWriter
 from ._impl.db.writer import SyncBatchWriter as SyncBatchWriter
 from ._impl.db.writer import WriterStatistics as WriterStatistics
 from ._impl.db.writer import is_connection_error as is_connection_error
+from ._impl.flow.adaptive import AdaptiveRate as AdaptiveRate
+from ._impl.flow.adaptive import AdaptiveRateStatistics as AdaptiveRateStatistics
 from ._impl.flow.breaker import BreakerState as BreakerState
 from ._impl.flow.breaker import BreakerStatistics as BreakerStatistics
 from ._impl.flow.breaker import CircuitBreaker as CircuitBreaker
 from ._impl.flow.map import Stream as Stream
 from ._impl.flow.map import map as map  # the public name is fixed: ss.map
 from ._impl.flow.map import stream as stream
+from ._impl.flow.poll import Poller as Poller
+from ._impl.flow.poll import PollStatistics as PollStatistics
+from ._impl.flow.poll import poll as poll
 from ._impl.flow.rate import Limiter as Limiter
 from ._impl.flow.rate import Rate as Rate
 from ._impl.flow.rate import RateLimiter as RateLimiter
 from ._impl.flow.rate import RateLimiterStatistics as RateLimiterStatistics
+from ._impl.flow.redis_adaptive import RedisAdaptiveRate as RedisAdaptiveRate
 from ._impl.flow.redis_rate import RedisRateLimiter as RedisRateLimiter
 from ._impl.flow.retry import Retry as Retry
 from ._impl.flow.retry import RetryBudget as RetryBudget
 from ._impl.flow.retry import is_transient as is_transient
 from ._impl.flow.retry import retry as retry
 from ._impl.flow.retry import retry_after_s as retry_after_s
+from ._impl.loop.lanes import OffloadStatistics as OffloadStatistics
+from ._impl.loop.lanes import offload_statistics as offload_statistics
 from ._impl.loop.offload import nonblocking as nonblocking
 from ._impl.loop.offload import offload as offload
 from ._impl.loop.taskset import TaskSet as TaskSet
@@ -102,14 +113,24 @@ from ._impl.pipeline.stage import Item as Item
 from ._impl.pipeline.stage import Stage as Stage
 from ._impl.pipeline.stage import current_item as current_item
 from ._impl.scan import scan as scan
+from ._impl.web.cache_control import CacheControl as CacheControl
+from ._impl.web.cache_control import cache_control as cache_control
+from ._impl.web.lifespan import Lifespan as Lifespan
+from ._impl.web.scope import RequestLoader as RequestLoader
+from ._impl.web.scope import RequestScope as RequestScope
+from ._impl.web.scope import request_loader as request_loader
+from ._impl.web.scope import request_scope as request_scope
 
 __all__ = [
+    "AdaptiveRate",
+    "AdaptiveRateStatistics",
     "BatchWriter",
     "BlockReport",
     "BreakerState",
     "BreakerStatistics",
     "BusyThread",
     "Cache",
+    "CacheControl",
     "CacheStatistics",
     "CachedFunction",
     "Checkpoint",
@@ -131,31 +152,41 @@ __all__ = [
     "InputError",
     "Item",
     "ItemCancelled",
+    "Lifespan",
     "Limiter",
     "LoopWatch",
     "LoopWatchStatistics",
     "Monitor",
+    "NotReady",
+    "OffloadStatistics",
     "Outcome",
     "Pipeline",
     "PipelineError",
     "PipelineProgress",
     "Plan",
+    "PollStatistics",
+    "PollTimeout",
+    "Poller",
     "PoolSettings",
     "ProviderStatistics",
     "QuerySource",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
+    "RedisAdaptiveRate",
     "RedisRateLimiter",
     "Registry",
     "RegistryClosed",
     "RemoteError",
+    "RequestLoader",
+    "RequestScope",
     "Results",
     "Retry",
     "RetryBudget",
     "RunReport",
     "RunState",
     "RunStatus",
+    "SequentialLoadWarning",
     "Skip",
     "SlipstreamError",
     "Stage",
@@ -170,6 +201,7 @@ __all__ = [
     "TimingMiddleware",
     "WriterStatistics",
     "asyncpg_flush",
+    "cache_control",
     "cached",
     "chunked_delete",
     "current_item",
@@ -181,9 +213,13 @@ __all__ = [
     "monitor",
     "nonblocking",
     "offload",
+    "offload_statistics",
+    "poll",
     "prefetch",
     "query_source",
     "raise_failures",
+    "request_loader",
+    "request_scope",
     "retry",
     "retry_after_s",
     "run_long_statement",

@@ -7,13 +7,16 @@ from ._impl.core.errors import FailedItems as FailedItems
 from ._impl.core.errors import FlushFailed as FlushFailed
 from ._impl.core.errors import InputError as InputError
 from ._impl.core.errors import ItemCancelled as ItemCancelled
+from ._impl.core.errors import NotReady as NotReady
 from ._impl.core.errors import PipelineError as PipelineError
+from ._impl.core.errors import PollTimeout as PollTimeout
 from ._impl.core.errors import RegistryClosed as RegistryClosed
 from ._impl.core.errors import RemoteError as RemoteError
 from ._impl.core.errors import Skip as Skip
 from ._impl.core.errors import SlipstreamError as SlipstreamError
 from ._impl.core.errors import TaskSetFull as TaskSetFull
 from ._impl.core.transient import CommitOutcomeUnknown as CommitOutcomeUnknown
+from ._impl.db.sequential import SequentialLoadWarning as SequentialLoadWarning
 
 __doc__ = _errors.__doc__
 
@@ -26,9 +29,12 @@ __all__ = [
     "FlushFailed",
     "InputError",
     "ItemCancelled",
+    "NotReady",
     "PipelineError",
+    "PollTimeout",
     "RegistryClosed",
     "RemoteError",
+    "SequentialLoadWarning",
     "Skip",
     "SlipstreamError",
     "TaskSetFull",

@@ -24,11 +24,16 @@ from ._impl.core.rules.rule import Rule as Rule
 from ._impl.core.rules.rule import Severity as Severity
 from ._impl.db.loader import DataLoaderStatistics as DataLoaderStatistics
 from ._impl.db.sinks import BatchFlush as BatchFlush
+from ._impl.db.sinks import ManagedFlush as ManagedFlush
+from ._impl.db.sinks import SyncManagedFlush as SyncManagedFlush
 from ._impl.db.writer import WriterStatistics as WriterStatistics
+from ._impl.flow.adaptive import AdaptiveRateStatistics as AdaptiveRateStatistics
 from ._impl.flow.breaker import BreakerState as BreakerState
 from ._impl.flow.breaker import BreakerStatistics as BreakerStatistics
+from ._impl.flow.poll import PollStatistics as PollStatistics
 from ._impl.flow.rate import Limiter as Limiter
 from ._impl.flow.rate import RateLimiterStatistics as RateLimiterStatistics
+from ._impl.loop.lanes import OffloadStatistics as OffloadStatistics
 from ._impl.loop.taskset import TaskSetStatistics as TaskSetStatistics
 from ._impl.loop.watch import BlockReport as BlockReport
 from ._impl.loop.watch import BusyThread as BusyThread
@@ -51,6 +56,7 @@ from ._impl.scan.model import ChainStep as ChainStep
 from ._impl.scan.model import Finding as Finding
 
 __all__ = [
+    "AdaptiveRateStatistics",
     "BatchFlush",
     "BlockReport",
     "BreakerState",
@@ -66,11 +72,14 @@ __all__ = [
     "ItemRow",
     "Limiter",
     "LoopWatchStatistics",
+    "ManagedFlush",
     "Measurement",
+    "OffloadStatistics",
     "Outcome",
     "Owner",
     "PipelineProgress",
     "Plan",
+    "PollStatistics",
     "ProviderStatistics",
     "RateLimiterStatistics",
     "Results",
@@ -85,6 +94,7 @@ __all__ = [
     "Store",
     "StoredRun",
     "Summary",
+    "SyncManagedFlush",
     "Target",
     "TaskSetStatistics",
     "Terms",

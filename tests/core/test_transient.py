@@ -71,6 +71,12 @@ class TestPythonAndSqlite:
         """OSError and its subclasses (timeouts included) are connection errors; bugs are not."""
         assert (expected, expected) == (ss.is_connection_error(exc), _transient.is_transient(exc))
 
+    def test_a_poll_timeout_is_not_retried(self) -> None:
+        """A poll that waited its whole deadline is a TimeoutError but not transient."""
+        exc = ss.PollTimeout(None, polls=3, waited_s=9.0, deadline_s=10.0)
+        assert isinstance(exc, TimeoutError)
+        assert not _transient.is_transient(exc)
+
     def test_sqlite_busy_from_a_second_connection(self, tmp_path: Path) -> None:
         """ "database is locked" (SQLITE_BUSY) from a real lock holder is a connection error."""
         exc = sqlite_busy(tmp_path)

@@ -372,3 +372,39 @@ class TestRetryGenerators:
         flaky = Flaky(2, ConnectionResetError)
         assert "ok" == vrun(ss.retry(attempts=3)(flaky)())
         assert 3 == len(flaky.calls)
+
+
+class TestRetryAfterAndBudget:
+    def test_server_paced_retry_spends_no_budget(self) -> None:
+        """A retry that waits for a server's Retry-After leaves the budget untouched."""
+        budget = ss.RetryBudget(ratio=0.0, min_per_s=0, max_balance=1)  # starts empty
+        policy = ss.Retry(attempts=3, jitter=False)
+        wait = policy.delay(http_error(429, {"Retry-After": "2"}), 1, 0.0, budget)
+        assert 2.0 == wait
+        assert (0, 0) == (budget.spent, budget.denied)
+
+    def test_without_retry_after_the_budget_still_decides(self) -> None:
+        """A 429 with no Retry-After is backoff of our choosing: an empty budget refuses it."""
+        budget = ss.RetryBudget(ratio=0.0, min_per_s=0, max_balance=1)  # starts empty
+        exc = http_error(429)
+        assert ss.Retry(attempts=3).delay(exc, 1, 0.0, budget) is None
+        assert 1 == budget.denied
+        assert any("budget" in n for n in exc.__notes__)
+
+    def test_capped_retry_after_spends(self) -> None:
+        """A Retry-After beyond max_retry_after_s is capped by us, so it spends as usual."""
+        budget = ss.RetryBudget(ratio=1.0, min_per_s=0, max_balance=1)
+        budget.deposit()  # one token
+        policy = ss.Retry(attempts=3, max_retry_after_s=5, jitter=False, deadline_s=None)
+        assert 5.0 == policy.delay(http_error(503, {"Retry-After": "50"}), 1, 0.0, budget)
+        assert 1 == budget.spent
+
+    def test_server_paced_retries_still_count_toward_attempts(self, vrun: Run) -> None:
+        """Retries on Retry-After stop at attempts, budget or not: attempts=3 is 3 calls."""
+        flaky = Flaky(100, lambda: http_error(429, {"Retry-After": "1"}))
+        budget = ss.RetryBudget(ratio=0.0, min_per_s=0, max_balance=1)
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            vrun(ss.retry(ss.Retry(attempts=3, budget=budget))(flaky.__call__)())
+        assert 3 == len(flaky.calls)
+        assert 0 == budget.spent
+        assert any("attempts=3" in n for n in info.value.__notes__)

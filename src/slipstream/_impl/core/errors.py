@@ -17,6 +17,11 @@ The tree is shallow on purpose::
      ├── CheckpointError      a checkpoint store is unusable (damaged, foreign, unreachable)
      ├── PipelineError        a pipeline cannot start (a bad sink, source or endpoint)
      ├── RemoteError          a Dask worker's exception that could not travel back as itself
+     ├── NotReady             raised by a poll's check: the job is not done yet (a signal)
+     ├── PollTimeout          a poll's deadline passed before the job was done (also a
+     │                        TimeoutError); carries the last state
+     ├── SequentialLoadWarning a DataLoader was awaited one key at a time (also a
+     │                        UserWarning; defined in db/sequential.py)
      └── Skip                 raised by a stage: record the item as skipped, with a reason
 
 Bad arguments raise the builtin ``ValueError`` / ``TypeError`` with the parameter's name, and
@@ -39,7 +44,9 @@ __all__ = [
     "FlushFailed",
     "InputError",
     "ItemCancelled",
+    "NotReady",
     "PipelineError",
+    "PollTimeout",
     "RegistryClosed",
     "RemoteError",
     "Skip",
@@ -209,3 +216,68 @@ class ConfigError(SlipstreamError, ValueError):
         self.problem = problem
         self.source = source
         super().__init__(f"{key}: {problem} ({source})")
+
+
+class NotReady(SlipstreamError):
+    """Raise from a ``ss.poll`` check to say "not done yet": a signal, never a failure.
+
+    A poll never counts it as an error and never spends a retry budget on it. The next check
+    waits ``retry_after_s`` when given, else the ``Retry-After`` header of ``response`` (any
+    object with ``.headers``: an httpx, requests or aiohttp response), else the poll's backoff.
+
+    Args:
+        retry_after_s: seconds until the job is worth asking about again, or None.
+        state: what the check saw (kept as the poll's last state, shown by ``PollTimeout``).
+        response: a response whose ``Retry-After`` header (seconds or an HTTP date) is read.
+    """
+
+    def __init__(
+        self, retry_after_s: float | None = None, *, state: Any = None, response: Any = None
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        self.state = state
+        self.response = response
+        shown = (
+            f" (retry after {retry_after_s:g}s)" if isinstance(retry_after_s, int | float) else ""
+        )
+        super().__init__(f"not ready yet{shown}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_not_ready, (self.retry_after_s, self.state))
+
+
+def _not_ready(retry_after_s: float | None, state: Any) -> NotReady:
+    return NotReady(retry_after_s, state=state)
+
+
+class PollTimeout(SlipstreamError, TimeoutError):
+    """A poll's ``deadline_s`` passed and the job was still not done.
+
+    Attributes:
+        state: the last state the check returned (or the ``state`` of its last ``NotReady``).
+        polls: checks made by this poll.
+        waited_s: seconds this poll slept between checks.
+        deadline_s: the deadline that passed.
+    """
+
+    def __init__(self, state: Any, *, polls: int, waited_s: float, deadline_s: float) -> None:
+        self.state = state
+        self.polls = polls
+        self.waited_s = waited_s
+        self.deadline_s = deadline_s
+        super().__init__(
+            f"still not done after {polls} check(s) and {waited_s:.3f}s of waiting "
+            f"(deadline_s={deadline_s:g}); last state: {_short(state)}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_poll_timeout, (self.state, self.polls, self.waited_s, self.deadline_s))
+
+
+def _poll_timeout(state: Any, polls: int, waited_s: float, deadline_s: float) -> PollTimeout:
+    return PollTimeout(state, polls=polls, waited_s=waited_s, deadline_s=deadline_s)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

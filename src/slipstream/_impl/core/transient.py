@@ -42,7 +42,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 
-from .errors import SlipstreamError
+from .errors import PollTimeout, SlipstreamError
 
 __all__ = ["CommitOutcomeUnknown", "is_connection_error", "is_transient"]
 
@@ -183,7 +183,10 @@ def _status_of(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """The default retry predicate: errors that a later attempt can plausibly cure (connection
     errors as ``is_connection_error``, timeouts, HTTP 408/425/429/500/502/503/504, httpx's
-    transport errors)."""
+    transport errors). A ``PollTimeout`` is not one: its poll already waited its whole deadline,
+    and a retry would start that wait again."""
+    if isinstance(exc, PollTimeout):
+        return False
     if is_connection_error(exc):
         return True
     status = _status_of(exc)

@@ -42,7 +42,7 @@ from ..core.errors import FlushFailed
 from ..core.transient import CommitOutcomeUnknown, is_connection_error
 from ..flow.retry import Retry
 
-__all__ = ["BatchJob", "WriterCore", "WriterStatistics", "takes_batch_id"]
+__all__ = ["BatchJob", "WriterCore", "WriterStatistics", "default_retry", "takes_batch_id"]
 
 R = TypeVar("R")
 # A batch whose deadline is this close is due. A loop fires a timer up to its clock resolution
@@ -62,6 +62,11 @@ def takes_batch_id(fn: Callable[..., Any]) -> bool:
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
         inspect.Parameter.KEYWORD_ONLY,
     )
+
+
+def default_retry() -> Retry:
+    """The writers' policy for connection errors: 5 attempts within 60 s."""
+    return Retry(attempts=5, on=is_connection_error, initial_s=0.2, deadline_s=60)
 
 
 @final
@@ -119,11 +124,7 @@ class WriterCore(Generic[R]):
         if retry is not None:
             check_instance("retry", retry, Retry, "a Retry or None")
         self.on_failed = check_callable("on_failed", on_failed, allow_none=True)
-        self.retry = (
-            retry
-            if retry is not None
-            else Retry(attempts=5, on=is_connection_error, initial_s=0.2, deadline_s=60)
-        )
+        self.retry = retry if retry is not None else default_retry()
         self.with_ids = takes_batch_id(flush)
         self._prefix = uuid.uuid4().hex
         self._sequence = 0

@@ -2,9 +2,13 @@
 counterpart, is in ``prefetch``).
 
 Code that looks up a related row per entry (a person, then an organisation: 2N queries), or
-checks a role per user, makes one round trip per key. A DataLoader turns every
-``await loader.load(key)`` made while the event loop is busy into one ``batch_fn(keys)`` call:
-one ``WHERE id IN (...)`` query per level.
+checks a role per user, makes one round trip per key. A DataLoader turns the loads made
+concurrently (``load_many``, ``asyncio.gather`` over loads, GraphQL resolvers, ``ss.map``
+workers) into one ``batch_fn(keys)`` call: one ``WHERE id IN (...)`` query per level, for loads
+made before the event loop settles. A load awaited before the next one is made
+(``for u in users: await loader.load(u)``) is alone in its batch: one query per key, slower
+than no loader; a loader that sees 8 such batches in a row from one line warns once
+(``ss.SequentialLoadWarning``, naming the line; see ``sequential``).
 
 Differences from aiodataloader, on purpose:
 
@@ -25,7 +29,8 @@ Example::
         return {r["id"]: r for r in rows}
 
     people = ss.DataLoader(people_by_id, batch_size=500)
-    person = await people.load(entry.contributor_id)
+    found = await people.load_many(e.contributor_id for e in entries)  # one query
+    # not: for e in entries: await people.load(e.contributor_id)      # one query per entry
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any, Generic, Literal, TypeVar, final
 
 from ..core.checks import check_callable, check_choice, check_int, check_seconds
 from .prefetch import prefetch as prefetch
+from .sequential import SequentialWatch
 
 __all__ = ["DataLoader", "DataLoaderStatistics", "prefetch"]
 
@@ -131,8 +137,8 @@ def _bucket(n: int) -> int:
 
 @final
 class DataLoader(Generic[K, V]):
-    """Batch and de-duplicate per-key loads; make one per request or run (its cache is
-    per instance).
+    """Batch and de-duplicate per-key loads made concurrently (``load_many``, ``gather``);
+    make one per request or run (its cache is per instance).
 
     Args:
         batch_fn: ``async batch_fn(keys) -> mapping or list``. A mapping gives each key its value;
@@ -178,12 +184,15 @@ class DataLoader(Generic[K, V]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._loads = self._batches = self._keys = self._hits = self._dedup = 0
         self._sizes: dict[int, int] = {}
+        self._watch: SequentialWatch | None = None  # made at the first batch of one key
 
     # -- loading ----------------------------------------------------------------------------
 
     def load(self, key: K) -> asyncio.Future[V]:
         """The value for ``key``, fetched in a batch with the other keys loaded meanwhile.
 
+        Only loads made concurrently share a batch: awaited one after another in a loop, each
+        waits alone for a batch of its own (use ``load_many``, or ``gather`` the loads).
         Returns a future of this caller's own (not a coroutine: ``gather`` over many loads then
         makes no task per load); cancelling it cancels only this caller's wait.
         """
@@ -277,6 +286,10 @@ class DataLoader(Generic[K, V]):
             task = loop.create_task(self._run(keys[start : start + self.batch_size]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if len(keys) == 1 and self.batch_size > 1 and len(waiters := queue[keys[0]]) == 1:
+            if self._watch is None:  # the sequential-loop check: batches of one key only
+                self._watch = SequentialWatch()
+            self._watch.single(str(self.name), waiters[0], loop)
 
     async def _run(self, keys: list[K]) -> None:
         self._batches += 1

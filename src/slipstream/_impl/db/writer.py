@@ -28,6 +28,12 @@ batch is unknown (the database stayed unreachable), its rows are in ``unwritten`
 ``in_doubt`` (by batch id): writing them with ``await flush(rows, batch_id=id)`` once the
 database is back (within the markers' retention, 7 days) writes each batch once.
 
+A flush with a lifecycle (the built-in flushes; any object with ``setup()`` and ``aclose()``,
+sync or async) is set up when the ``async with`` block opens (connection errors retried as
+``retry`` says; any other error is raised there, before any row) and closed once when the
+writer closes, on failure and cancellation too; ``SyncBatchWriter`` calls a sync ``setup()``
+and ``close()``.
+
 A flush without a ``batch_id`` parameter (your own function, ``ss.sqlite_flush``) gets
 at-least-once: a batch whose COMMIT reply was lost is written again, so such a flush should
 upsert (``sqlite_flush`` is exactly once anyway: a local COMMIT returns or rolls back). A sync
@@ -57,6 +63,7 @@ from ..core.threads import default_executor
 from ..core.transient import is_connection_error
 from ..flow.retry import Retry
 from .batching import BatchJob, WriterCore, WriterStatistics, takes_batch_id
+from .sinks.lifecycle import call_hook, lifecycle_of, set_up, sync_hook
 
 __all__ = [
     "BatchWriter",
@@ -91,7 +98,8 @@ class BatchWriter(Generic[R]):
         max_wait_s: how long a row waits in the buffer before a flush starts (a flush already
             running is waited for first).
         max_pending: producers wait while this many rows are buffered or being written.
-        retry: policy for connection errors (default 5 attempts, 60 s deadline).
+        retry: policy for connection errors of the flush and of its setup (default 5 attempts,
+            60 s deadline).
         on_failed: ``callback([(row, exception), ...])`` for rows isolated as bad data.
     """
 
@@ -112,6 +120,7 @@ class BatchWriter(Generic[R]):
                 f"'max_pending' ({max_pending}) must be >= 'batch_size' ({batch_size})"
             )
         self._sync_flush = kind_of(flush) != "async"
+        self._setup, self._close = lifecycle_of(flush, "flush")
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -138,6 +147,12 @@ class BatchWriter(Generic[R]):
     async def __aenter__(self) -> BatchWriter[R]:
         if self._task is not None:
             raise RuntimeError("this BatchWriter is already open")
+        if self._setup is not None:  # the flush's lifecycle: set up before any row
+            try:
+                await set_up(self._setup, self._core.retry)
+            except BaseException as exc:
+                await asyncio.shield(self._close_flush(exc))
+                raise
         self._wake, self._space = asyncio.Event(), asyncio.Event()
         self._space.set()
         self._closing = False
@@ -250,12 +265,30 @@ class BatchWriter(Generic[R]):
         self._closing = True
         assert self._wake is not None
         self._wake.set()
+        error: BaseException | None = None
         try:
             await self._task
         except Exception as exc:
-            raise self._core.abandon(exc) from exc
+            error = self._core.abandon(exc)
+            raise error from exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             self._task = None
+            await self._close_flush(error)
+
+    async def _close_flush(self, error: BaseException | None) -> None:
+        """The flush's ``aclose()``, once per open; its failure is raised, or noted on the
+        ``error`` the writer is already raising."""
+        if self._close is None:
+            return
+        try:
+            await call_hook(self._close)
+        except Exception as exc:
+            if error is None:
+                raise
+            error.add_note(f"slipstream: closing the flush failed too: {type(exc).__name__}: {exc}")
 
     async def __aexit__(self, *exc_info: object) -> None:
         # On cancellation too: the pending rows are written (shielded), not dropped.
@@ -292,6 +325,7 @@ class SyncBatchWriter(Generic[R]):
         on_failed: Callable[[list[tuple[R, Exception]]], Any] | None = None,
     ) -> None:
         self._core: WriterCore[R] = WriterCore(flush, batch_size, max_wait_s, retry, on_failed)
+        self._hook_closed = False  # close() by hand, then leaving the block: close the flush once
         if kind_of(flush) != "sync":
             raise TypeError(
                 f"'flush' must be a sync function for SyncBatchWriter, got {kind_of(flush)} "
@@ -303,6 +337,8 @@ class SyncBatchWriter(Generic[R]):
     in_doubt = BatchWriter.in_doubt
 
     def __enter__(self) -> SyncBatchWriter[R]:
+        sync_hook(self._core.flush_fn, "setup")
+        self._hook_closed = False
         return self
 
     def add(self, row: R) -> None:
@@ -351,6 +387,10 @@ class SyncBatchWriter(Generic[R]):
             self.flush()
         except Exception as exc:
             raise self._core.abandon(exc) from exc
+        finally:
+            if not self._hook_closed:
+                self._hook_closed = True
+                sync_hook(self._core.flush_fn, "close")
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

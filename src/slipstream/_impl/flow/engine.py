@@ -2,9 +2,11 @@
 
 A fixed set of ``concurrency`` worker tasks pull items from the input (sync or async iterable,
 possibly endless); each item goes through limiter -> breaker -> call (with timeout) -> retry
-loop, and becomes exactly one ``Outcome``. For ``map`` outcomes go into a list in input order;
-for ``stream`` into a queue the consumer drains as they complete (or in order), and workers stop
-pulling while ``concurrency + buffer`` items are taken but not yet consumed (backpressure).
+loop, and becomes exactly one ``Outcome``. A limiter with a ``feedback`` hook (``AdaptiveRate``)
+hears how each attempt went (None or its exception), so it can learn the server's rate. For
+``map`` outcomes go into a list in input order; for ``stream`` into a queue the consumer drains
+as they complete (or in order), and workers stop pulling while ``concurrency + buffer`` items
+are taken but not yet consumed (backpressure).
 
 Why workers rather than a task per item (aiometer, gather+semaphore): no task is created per
 item, so the per-item cost is one ``next()``, two clock reads and the call itself, and memory is
@@ -236,11 +238,12 @@ class Engine(RunOptions[T, R]):
         """One item through limiter -> breaker -> call (timeout) -> retry, to one outcome."""
         assert self._loop is not None
         time = self._loop.time
-        limiter, breaker, retry, timeout_s = (
+        limiter, breaker, retry, timeout_s, feedback = (
             self._limiter,
             self._breaker,
             self._retry,
             self._timeout_s,
+            self._feedback,
         )
         start = time()
         attempts = 0
@@ -268,6 +271,8 @@ class Engine(RunOptions[T, R]):
                 else:
                     value = await fn(item)
             except Exception as exc:
+                if feedback is not None:
+                    feedback(exc)  # before the retry's delay: a Retry-After pauses everyone
                 if breaker is not None:
                     breaker.record_failure(ticket, exc)
                 if deadline is not None and deadline.expired():
@@ -291,6 +296,8 @@ class Engine(RunOptions[T, R]):
                     error = ItemCancelled(exc)
                     return Outcome(item, index, None, error, attempts, time() - start)
                 raise
+            if feedback is not None:
+                feedback(None)
             if breaker is not None:
                 breaker.record_success(ticket)
             return Outcome(item, index, value, None, attempts, time() - start)

@@ -64,6 +64,7 @@ class RunOptions(Generic[T, R]):
         "_breaker",
         "_budget",
         "_executor",
+        "_feedback",
         "_fn",
         "_iter",
         "_limiter",
@@ -121,6 +122,12 @@ class RunOptions(Generic[T, R]):
                 f"'rate' must be a Rate or a limiter with 'acquire', got {type(rate).__name__}"
                 "\nHINT: rate=ss.Rate(per_second=10), or rate=shared_limiter"
             )
+        # A limiter that learns from outcomes (AdaptiveRate) has a ``feedback(error | None)``
+        # hook; the workers call it after each attempt. Resolved once: None costs one check.
+        feedback = getattr(self._limiter, "feedback", None)
+        self._feedback: Callable[[BaseException | None], object] | None = (
+            feedback if callable(feedback) else None
+        )
         if weight is not None and not callable(weight):
             raise TypeError(f"'weight' must be callable, got {type(weight).__name__}")
         if retry is None:

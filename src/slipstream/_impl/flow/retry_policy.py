@@ -10,7 +10,9 @@ their own clock and sleep. Differences from the peers, on purpose:
   425, 429, 500, 502, 503, 504), so a bug is not hammered three times;
 - a server's ``Retry-After`` (seconds or an HTTP date) is honoured, capped and jittered upward;
 - a shared ``RetryBudget`` caps retries at a fraction of calls, so retries cannot multiply an
-  outage.
+  outage. A retry that waits for a server's ``Retry-After`` (within ``max_retry_after_s``) does
+  not spend the budget: the server said when it wants the call again, so the retry is paced by
+  the server, not a failure storm; it still counts toward ``attempts`` and ``deadline_s``.
 """
 
 from __future__ import annotations
@@ -161,7 +163,9 @@ class Retry:
             plus up to 10% jitter.
         budget: a shared ``RetryBudget``. None: ``ss.map``/``ss.stream`` give each run its
             own ``RetryBudget()`` (20% of items plus 10 a second), the decorator none. Use
-            ``RetryBudget.unlimited()`` to opt out.
+            ``RetryBudget.unlimited()`` to opt out. A retry that waits for a server's
+            ``Retry-After`` (not capped by ``max_retry_after_s``) spends nothing from it, but
+            counts toward ``attempts`` and ``deadline_s``.
 
     Example::
 
@@ -240,7 +244,10 @@ class Retry:
                 f"deadline_s={self.deadline_s:g}"
             )
             return None
-        if budget is not None and not budget.try_spend():
+        # The server said when: its pacing, not a storm, so the budget is not spent (a capped
+        # Retry-After is our choice, not the server's, and spends as usual).
+        paced = server is not None and server <= self.max_retry_after_s
+        if budget is not None and not paced and not budget.try_spend():
             exc.add_note(f"slipstream: gave up after {attempts} attempt(s): retry budget spent")
             return None
         return wait

@@ -43,6 +43,7 @@ from typing import Any, Generic, TypeVar, final
 from ..clients.registry import Registry, default_registry
 from ..core.checks import check_callable, check_int, check_seconds
 from ..core.resource import AsyncResource
+from ..db.sinks import lifecycle_of
 from ..observe.monitor import Monitor
 from ..observe.monitor import monitor as default_monitor
 from .checkpoint import Checkpoint, RunStatus
@@ -104,7 +105,11 @@ class Pipeline(AsyncResource, Generic[T]):
             thread), e.g. ``ss.sqlite_flush``, ``ss.asyncpg_flush``; it should upsert by item
             key so a resumed run cannot duplicate. A sink that takes a ``batch_id`` keyword
             gets the writer's (the same on every retry of a batch: the built-in flushes then
-            write each batch once). None: an item is done after the last stage.
+            write each batch once). A sink may have a lifecycle, ``setup()`` and ``aclose()``
+            (sync or async; the built-in flushes have one: their pool and DDL): ``setup`` runs
+            once per run beside the stages' setups, before any item (its failure is a
+            ``PipelineError``), and ``aclose`` once when the run ends, on failure and
+            cancellation too. None: an item is done after the last stage.
         key: ``key(item) -> str``, stable across runs (default: ``item.key``, or the item if
             it is a str or int).
         row: ``row(item, value) -> row``: the sink's row from the item's identity
@@ -145,6 +150,7 @@ class Pipeline(AsyncResource, Generic[T]):
             raise ValueError(f"'stages' must have distinct names, got {names}")
         if sink is not None and not callable(sink):
             raise TypeError(f"'sink' must be a flush function or None, got {type(sink).__name__}")
+        lifecycle_of(sink, "sink")  # a setup or aclose that is not callable is named now
         check_callable("key", key, allow_none=True)
         check_callable(
             "row", row, allow_none=True, hint="row=lambda item, value: (item.key, value)"
@@ -228,7 +234,8 @@ class Pipeline(AsyncResource, Generic[T]):
                 killing it.
 
         Raises:
-            PipelineError: a stage's setup failed (before any item was taken).
+            PipelineError: a stage's or the sink's setup failed (before any item was taken);
+                or the sink's ``aclose`` failed after a run that went well.
             Exception: the source's own error, raised after the items it gave were committed
                 (the run is then ``interrupted`` in the checkpoint); likewise ``on_progress``'s.
             CheckpointError: the checkpoint cannot be used (also when it could not record

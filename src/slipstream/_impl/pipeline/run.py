@@ -20,7 +20,10 @@ from typing import Any
 
 from ..clients.registry import Registry
 from ..core.clock import now
-from ..core.errors import CheckpointError, FlushFailed, InputError
+from ..core.errors import CheckpointError, FlushFailed, InputError, PipelineError
+from ..db.batching import default_retry
+from ..db.sinks import call_hook, lifecycle_of
+from ..db.sinks.lifecycle import set_up as set_up_sink
 from ..db.writer import BatchWriter, takes_batch_id
 from ..loop.offload import offload
 from ..observe.monitor import Monitor
@@ -79,6 +82,8 @@ class Run:
         sink = spec.sink
         self.sink_takes_id = sink is not None and takes_batch_id(sink)
         self.sink_async = sink is not None and _is_async(sink)
+        self.sink_setup, self.sink_close = lifecycle_of(sink, "sink")
+        self.sink_opened = False  # its setup started: its aclose runs at the end
 
     # -- the run's life ----------------------------------------------------------------------
 
@@ -91,19 +96,47 @@ class Run:
             self.done_before |= await cp.keys(spec.run_id, "skipped")
             self.failed_before = await cp.keys(spec.run_id, "failed")
         started_runners = []
+        error: BaseException | None = None
         try:
             for runner in {id(s.runner): s.runner for s in spec.stages if s.runner}.values():
                 if not runner.started:
                     started_runners.append(runner)  # closed below even if start fails midway
                     await runner.start()
             return await self._run()
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            for runner in started_runners:
-                await runner.aclose()
+            try:
+                if self.sink_opened:  # once per run, on failure and cancellation too
+                    await asyncio.shield(self._close_sink(error))
+            finally:
+                for runner in started_runners:
+                    await runner.aclose()
+
+    async def _open_sink(self) -> None:
+        assert self.sink_setup is not None
+        self.sink_opened = True
+        await set_up_sink(self.sink_setup, default_retry())  # connection errors: as a flush's
+
+    async def _close_sink(self, error: BaseException | None) -> None:
+        """The sink's ``aclose()``: its failure fails a run that went well (everything was
+        committed and marked first), or is noted on the error the run raises already."""
+        if self.sink_close is None:
+            return
+        try:
+            await call_hook(self.sink_close)
+        except Exception as exc:
+            if error is None:
+                raise PipelineError(
+                    f"closing the sink failed: {type(exc).__name__}: {exc} (every item was "
+                    "committed and marked first)"
+                ) from exc
+            error.add_note(f"slipstream: closing the sink failed too: {type(exc).__name__}: {exc}")
 
     async def _run(self) -> RunReport:
         spec, cp, ledger = self.spec, self.spec.checkpoint, self.ledger
-        await set_up(self.states)
+        await set_up(self.states, self._open_sink if self.sink_setup is not None else None)
         if cp is not None:
             await cp.start_run(spec.run_id, {"pipeline": spec.name})
         try:

@@ -85,10 +85,12 @@ class StageState:
             await record("failed", env.key, self.stage.name, error)
 
 
-async def set_up(states: Sequence[StageState]) -> None:
-    """Run every local stage's setup, concurrently (a storage handshake need not wait for an
-    LLM client); the first failure cancels the others and is raised as ``PipelineError``. A
-    runner's stage sets up on its workers instead."""
+async def set_up(
+    states: Sequence[StageState], sink_setup: Callable[[], Awaitable[Any]] | None = None
+) -> None:
+    """Run every local stage's setup, and the sink's (``sink_setup``), concurrently (a storage
+    handshake need not wait for an LLM client or the DDL); the first failure cancels the others
+    and is raised as ``PipelineError``. A runner's stage sets up on its workers instead."""
 
     async def one(st: StageState) -> None:
         assert st.stage.setup is not None
@@ -100,11 +102,23 @@ async def set_up(states: Sequence[StageState]) -> None:
             ) from exc
         st.has_context = True
 
+    async def sink() -> None:
+        assert sink_setup is not None
+        try:
+            await sink_setup()
+        except Exception as exc:
+            raise PipelineError(
+                f"setup of the sink failed: {type(exc).__name__}: {exc}"
+                "\nHINT: no item was taken; fix the sink (its database, its DDL) and run again"
+            ) from exc
+
     try:
         async with asyncio.TaskGroup() as tg:
             for st in states:
                 if st.stage.setup is not None and st.stage.runner is None:
                     tg.create_task(one(st))
+            if sink_setup is not None:
+                tg.create_task(sink())
     except ExceptionGroup as group:
         first = group.exceptions[0]
         raise first from first.__cause__

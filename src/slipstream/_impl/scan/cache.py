@@ -16,7 +16,7 @@ __all__ = ["SCANNER_VERSION", "FactsCache"]
 
 # part of the cache file names and of the result key: bump it when the facts or the rules
 # change what a scan of unchanged files finds
-SCANNER_VERSION = "1"
+SCANNER_VERSION = "2"  # 2: DataLoader loads awaited in a loop (SLP301)
 
 
 class FactsCache:

@@ -131,10 +131,11 @@ class Project(ProjectIndex):
         if base[0] == "clsref" and m == "objects":
             return None, None, None
         f = self.method(base[1], m)
-        if f is None and self.derives(base[1], "django.Model"):
-            entry = METHODS.get(("django.Model", m))
-            if entry is not None:
-                return None, entry[0], "django.Model"
+        for known in ("django.Model", "loader.DataLoader") if f is None else ():
+            if self.derives(base[1], known):  # a method the project class inherits
+                entry = METHODS.get((known, m))
+                if entry is not None:
+                    return None, entry[0], known
         return f, None, None
 
     def direct(self, call: Call) -> list[Effect] | Func | None:

@@ -34,12 +34,16 @@ _IO = ("io", "query", "write", "commit")
 
 def check_gathers(project: Project, f: Func) -> list[Hit]:
     """A gather is reported only when each element is known to do I/O (a request, a query):
-    gathering pure coroutines, or a handful of workers' ``close()``, costs nothing."""
+    gathering pure coroutines, or a handful of workers' ``close()``, costs nothing. Nor is a
+    gather of DataLoader loads: they make one batch (of at most ``batch_size`` keys), not one
+    call each."""
     hits = []
     for call, elt, _line in f.gathers:
         if elt is None:
             continue
-        g, effect, _ = project.callee(elt)
+        g, effect, typ = project.callee(elt)
+        if typ == "loader.DataLoader":
+            continue
         if g is not None:
             if g.bounded or not any(k in project.summary.get(g.qualname, {}) for k in _IO):
                 continue

@@ -1,5 +1,6 @@
 """Rule family "loops": work done once per item that could be done once (SLP101, SLP103) or
-for all items at once (SLP201, SLP202, SLP203), and awaits that could overlap (SLP301)."""
+for all items at once (SLP201, SLP202, SLP203), and awaits that could overlap (SLP301, a
+DataLoader's ``load`` among them: awaited per item, each load is a batch of one key)."""
 
 from __future__ import annotations
 
@@ -81,13 +82,17 @@ def check(project: Project, f: Func, call: Call, effects: list[Effect]) -> list[
         and not any(k in kinds for k in _DB)
     ):
         via = f" (through {io.chain[0].function})" if io.chain else ""
-        hits.append(
-            Hit(
-                "SLP301",
-                call,
-                f"`await {io.what}` runs one at a time in {where}{via}; "
-                "the iterations are independent and could overlap",
-                io.chain,
+        if io.type == "loader.DataLoader":
+            message = (
+                f"`await {io.what}` waits for a batch of its own on every iteration of "
+                f"{where}{via}: a DataLoader batches only loads made concurrently, so this is "
+                "one batch_fn call (one query) per item; load the keys at once with "
+                "`await loader.load_many(keys)`"
             )
-        )
+        else:
+            message = (
+                f"`await {io.what}` runs one at a time in {where}{via}; "
+                "the iterations are independent and could overlap"
+            )
+        hits.append(Hit("SLP301", call, message, io.chain))
     return hits

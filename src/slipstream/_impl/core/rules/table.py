@@ -403,12 +403,13 @@ RULES: tuple[Rule, ...] = (
         "medium",
         "concurrency",
         summary=(
-            "Awaits of independent I/O (HTTP, LLM and other remote calls) made one after "
-            "another in a `for` loop."
+            "Awaits of independent I/O (HTTP, LLM and other remote calls, a DataLoader's "
+            "`load`) made one after another in a `for` loop."
         ),
         fix=(
             "Run the calls concurrently with a bound: `await ss.map(fn, items, concurrency=N)`, "
-            "or `ss.stream` to handle results as they finish."
+            "or `ss.stream` to handle results as they finish; for a DataLoader, "
+            "`await loader.load_many(keys)`."
         ),
         why=(
             "Each iteration waits for its response before the next request is even sent, so "
@@ -417,7 +418,11 @@ RULES: tuple[Rule, ...] = (
             "iterations depend on each other (a cursor carried to the next page, a `break` on "
             "a result, a throttle, a lock) are not reported. `ss.map` bounds concurrency, "
             "applies a rate limit and retries, and returns one outcome per item, so no failure "
-            "is lost."
+            "is lost. A DataLoader (`ss.DataLoader`, aiodataloader's, strawberry's) awaited per "
+            "item is the same mistake: it batches only the loads made concurrently, so each "
+            "iteration waits for a batch of one key, one query per item and slower than no "
+            "loader; `load_many(keys)` makes one batch (at run time `ss.DataLoader` warns "
+            "with `ss.SequentialLoadWarning`)."
         ),
         example="""
             import httpx

@@ -29,6 +29,10 @@ id is already in the marker table is not written. Pass ``marker_table=None`` for
 
 ``sqlite_flush`` needs no marker: a local SQLite COMMIT either returns or rolls back.
 
+Each flush has a lifecycle (``lifecycle``): ``setup()`` once before its first write (make the
+pool from a factory, run the caller's ``setup=``, e.g. the DDL, create the marker table) and
+``aclose()`` at the end (close the pool it made); a pipeline and the batch writers run both.
+
 One module per backend (``asyncpg_sink``, ``sqlalchemy_sink``, ``sqlite_sink``); what they share
 is written once: identifiers, records and the ``INSERT`` text (``sql``), the markers' SQL and
 the exactly-once protocol (``markers``), and the sync/async steps that let one body serve a
@@ -38,9 +42,23 @@ sync and an async twin (``steps``).
 from __future__ import annotations
 
 from .asyncpg_sink import asyncpg_flush as asyncpg_flush
+from .lifecycle import ManagedFlush as ManagedFlush
+from .lifecycle import SyncManagedFlush as SyncManagedFlush
+from .lifecycle import call_hook as call_hook
+from .lifecycle import lifecycle_of as lifecycle_of
 from .sql import BatchFlush as BatchFlush
 from .sql import new_batch_id as new_batch_id
 from .sqlalchemy_sink import sqlalchemy_flush as sqlalchemy_flush
 from .sqlite_sink import sqlite_flush as sqlite_flush
 
-__all__ = ["BatchFlush", "asyncpg_flush", "new_batch_id", "sqlalchemy_flush", "sqlite_flush"]
+__all__ = [
+    "BatchFlush",
+    "ManagedFlush",
+    "SyncManagedFlush",
+    "asyncpg_flush",
+    "call_hook",
+    "lifecycle_of",
+    "new_batch_id",
+    "sqlalchemy_flush",
+    "sqlite_flush",
+]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...core.checks import check_instance
+from ...core.checks import check_callable, check_instance
+from .lifecycle import AsyncFlush, ManagedFlush, run_user_setup
 from .markers import (
     CHECK_LOCK_TIMEOUT,
     DEFAULT_MARKER_TABLE,
@@ -15,7 +17,7 @@ from .markers import (
     exactly_once,
     markers_of,
 )
-from .sql import BatchFlush, columns_of, insert_sql, logger, record, swallow_after_commit
+from .sql import columns_of, insert_sql, logger, record, swallow_after_commit
 from .steps import Steps, run_async
 
 __all__ = ["asyncpg_flush"]
@@ -31,13 +33,23 @@ def asyncpg_flush(
     copy: bool | None = None,
     marker_table: str | None = DEFAULT_MARKER_TABLE,
     marker_retention_s: float = RETENTION_S,
-) -> BatchFlush:
+    setup: Callable[[Any], Any] | None = None,
+    close_pool: bool | None = None,
+) -> ManagedFlush:
     """A flush function writing rows (mappings or sequences) with an asyncpg pool or connection,
     each batch exactly once (see the module doc): ``await flush(rows, batch_id=None)``.
 
+    It has a lifecycle (``ss.typing.ManagedFlush``), which a pipeline and ``BatchWriter`` run:
+    ``await flush.setup()`` once before the first write (makes the pool if ``pool`` is a
+    factory, runs ``setup``, creates the marker table), ``await flush.aclose()`` at the end
+    (closes the pool it made). A flush called before ``setup()`` runs it first, once however
+    many calls start together.
+
     Args:
         pool: an ``asyncpg.Pool`` (a connection is acquired per flush) or a ``Connection`` (a
-            dead one cannot be replaced: prefer a pool).
+            dead one cannot be replaced: prefer a pool); or a zero-argument callable returning
+            one (or an awaitable of one), called by ``setup()``: e.g.
+            ``lambda: asyncpg.create_pool(url)``.
         table: the table (``schema.table`` allowed).
         columns: the columns written, in order.
         conflict: the unique columns of an upsert (``ON CONFLICT (...) DO UPDATE``).
@@ -47,10 +59,33 @@ def asyncpg_flush(
         marker_table: the table of batch markers (``schema.table`` allowed), created if missing;
             None: no markers, at-least-once.
         marker_retention_s: markers older than this are deleted when the flush first writes.
+        setup: ``setup(connection)``, sync or async, run once by ``flush.setup()`` with a
+            connection of the pool, e.g. the DDL:
+            ``setup=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS ...")``.
+        close_pool: whether ``aclose()`` closes the pool (default: only a pool the flush made
+            from a factory; pass False when a registry owns it).
+
+    Example::
+
+        flush = ss.asyncpg_flush(
+            lambda: asyncpg.create_pool(url), "labels", ["key", "label"], conflict=["key"],
+            setup=lambda conn: conn.execute(DDL),
+        )
+        pipeline = ss.Pipeline(source, stages, flush)  # the run sets it up and closes it
     """
     markers = markers_of(marker_table, marker_retention_s)
-    if not (hasattr(pool, "acquire") or hasattr(pool, "copy_records_to_table")):
-        raise TypeError(f"'pool' must be an asyncpg Pool or Connection, got {type(pool).__name__}")
+    factory: Callable[[], Any] | None = None
+    if not _is_connection(pool):
+        if not callable(pool):
+            raise TypeError(
+                f"'pool' must be an asyncpg Pool or Connection, or a callable making one, got "
+                f"{type(pool).__name__}"
+            )
+        factory, pool = pool, None
+    check_callable("setup", setup, allow_none=True)
+    if close_pool is not None:
+        check_instance("close_pool", close_pool, bool, "a bool or None")
+    closes = factory is not None if close_pool is None else close_pool
     columns, conflict, update = columns_of(columns, conflict, update)
     if copy is not None:
         check_instance("copy", copy, bool, "a bool or None")
@@ -60,6 +95,37 @@ def asyncpg_flush(
     sql = insert_sql(table, columns, conflict, update, lambda i: f"${i + 1}")
     schema, _, name = table.rpartition(".")
     pooled = hasattr(pool, "acquire")
+
+    async def open_() -> None:
+        nonlocal pool, pooled
+        if pool is None:
+            assert factory is not None
+            made = await _maybe_await(factory())
+            if not _is_connection(made):
+                raise TypeError(
+                    f"the 'pool' factory must return an asyncpg Pool or Connection, got "
+                    f"{type(made).__name__}"
+                )
+            pool, pooled = made, hasattr(made, "acquire")
+        if setup is not None:
+            await run_async(user_setup())
+        if markers is not None and not markers.ready:
+            await run_async(prepare())
+            markers.ready = True
+
+    def user_setup() -> Steps[None]:
+        assert setup is not None
+        conn = yield from acquire()
+        try:
+            yield run_user_setup(setup, conn)
+        finally:
+            yield from release(conn)
+
+    async def close() -> None:
+        nonlocal pool
+        made, pool = pool, (None if factory is not None else pool)
+        if closes and made is not None:
+            await made.close()
 
     def begin_sql(bid: str, stale: list[str]) -> str:
         """BEGIN and the marker in one round trip (a simple query: the ids are checked to be
@@ -180,7 +246,7 @@ def asyncpg_flush(
     def records_of(rows: list[Any]) -> list[tuple[Any, ...]]:
         return [record(r, columns) for r in rows]
 
-    async def flush(rows: list[Any], batch_id: str | None = None) -> None:
+    async def write_batch(rows: list[Any], batch_id: str | None) -> None:
         await run_async(
             exactly_once(
                 markers,
@@ -193,4 +259,13 @@ def asyncpg_flush(
             )
         )
 
-    return flush
+    return AsyncFlush(f"asyncpg_flush({table!r})", write_batch, open_, close)
+
+
+def _is_connection(obj: Any) -> bool:
+    """An asyncpg Pool (``acquire``) or Connection (``copy_records_to_table``)."""
+    return hasattr(obj, "acquire") or hasattr(obj, "copy_records_to_table")
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value

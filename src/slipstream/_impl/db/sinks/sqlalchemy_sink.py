@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ...core.callables import kind_of
+from ...core.checks import check_callable
+from .lifecycle import AsyncFlush, ManagedFlush, SyncFlush, SyncManagedFlush
 from .markers import (
     CHECK_LOCK_TIMEOUT,
     DEFAULT_MARKER_TABLE,
@@ -35,9 +39,15 @@ def sqlalchemy_flush(
     update: Sequence[str] | None = None,
     marker_table: str | None = DEFAULT_MARKER_TABLE,
     marker_retention_s: float = RETENTION_S,
-) -> Callable[..., Any]:
+    setup: Callable[[Any], Any] | None = None,
+) -> ManagedFlush | SyncManagedFlush:
     """A flush function writing mapping rows through SQLAlchemy 2, sync or async, each batch
     exactly once on PostgreSQL and SQLite (see the module doc): ``flush(rows, batch_id=None)``.
+
+    It has a lifecycle, which a pipeline and ``BatchWriter`` run: ``flush.setup()`` (sync for
+    a sync flush, async for an async one) once before the first write runs ``setup`` and
+    creates the marker table; ``flush.aclose()`` (and ``flush.close()`` on the sync flush) at
+    the end forgets it. A flush called before ``setup()`` runs it first.
 
     Args:
         sessionmaker: a ``sessionmaker`` (sync flush) or ``async_sessionmaker`` (async flush).
@@ -47,6 +57,10 @@ def sqlalchemy_flush(
         marker_table: the table of batch markers, created if missing; None: no markers,
             at-least-once (needed on databases other than PostgreSQL and SQLite).
         marker_retention_s: markers older than this are deleted when the flush first writes.
+        setup: ``setup(connection)`` run once by ``flush.setup()`` with the session's
+            ``Connection`` (an ``AsyncConnection`` for an async flush: ``setup`` may then be
+            async), committed after it: e.g. the DDL, ``setup=meta.create_all`` (sync) or
+            ``setup=lambda conn: conn.run_sync(meta.create_all)`` (async).
     """
     import sqlalchemy as sa
 
@@ -60,6 +74,13 @@ def sqlalchemy_flush(
         raise TypeError(f"'table' must be a Table or a mapped class, got {type(table).__name__}")
     conflict = names(conflict, "conflict", allow_none=True)
     update = names(update, "update", allow_none=True)
+    check_callable("setup", setup, allow_none=True)
+    is_async = type(sessionmaker).__name__ == "async_sessionmaker"
+    if setup is not None and not is_async and kind_of(setup) != "sync":
+        raise TypeError(
+            f"'setup' must be a sync function for a sync sessionmaker, got {setup!r}"
+            "\nHINT: pass an async_sessionmaker for an async setup"
+        )
     markers = markers_of(marker_table, marker_retention_s)
     bind = getattr(sessionmaker, "kw", {}).get("bind")
     known = getattr(getattr(bind, "dialect", None), "name", None)
@@ -175,6 +196,22 @@ def sqlalchemy_flush(
             yield session.close()
         return bool(result.rowcount == 0)
 
+    def open_steps() -> Steps[None]:
+        """The user's setup on the session's connection, committed; then the marker table."""
+        if setup is not None:
+            session = sessionmaker()
+            try:
+                conn = yield session.connection()
+                result = setup(conn)
+                if is_async:
+                    yield _awaitable(result)
+                yield session.commit()
+            finally:
+                yield session.close()
+        if markers is not None and not markers.ready:
+            yield from prepare()
+            markers.ready = True
+
     def steps(rows: list[Mapping[str, Any]], batch_id: str | None) -> Steps[None]:
         return exactly_once(
             markers,
@@ -186,14 +223,26 @@ def sqlalchemy_flush(
             probe=probe,
         )
 
-    if type(sessionmaker).__name__ == "async_sessionmaker":
+    label = f"sqlalchemy_flush({table.name!r})"
+    if is_async:
 
-        async def flush_async(rows: list[Mapping[str, Any]], batch_id: str | None = None) -> None:
+        async def write_async(rows: list[Mapping[str, Any]], batch_id: str | None) -> None:
             await run_async(steps(rows, batch_id))
 
-        return flush_async
+        async def open_async() -> None:
+            await run_async(open_steps())
 
-    def flush_sync(rows: list[Mapping[str, Any]], batch_id: str | None = None) -> None:
+        async def close_async() -> None:
+            return None  # the sessionmaker (and its engine) is the caller's
+
+        return AsyncFlush(label, write_async, open_async, close_async)
+
+    def write_sync(rows: list[Mapping[str, Any]], batch_id: str | None) -> None:
         run_sync(steps(rows, batch_id))
 
-    return flush_sync
+    return SyncFlush(label, write_sync, lambda: run_sync(open_steps()))
+
+
+async def _awaitable(value: Any) -> Any:
+    """``value`` awaited if it is awaitable (an async setup's coroutine), else itself."""
+    return await value if inspect.isawaitable(value) else value

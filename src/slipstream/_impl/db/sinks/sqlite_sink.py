@@ -7,6 +7,9 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ...core.callables import kind_of
+from ...core.checks import check_callable
+from .lifecycle import PlainSyncFlush, SyncManagedFlush
 from .sql import columns_of, insert_sql, record, swallow_after_commit
 
 __all__ = ["sqlite_flush"]
@@ -19,7 +22,8 @@ def sqlite_flush(
     *,
     conflict: Sequence[str] | None = None,
     update: Sequence[str] | None = None,
-) -> Callable[[list[Any]], None]:
+    setup: Callable[[sqlite3.Connection], Any] | None = None,
+) -> SyncManagedFlush:
     """A sync flush function writing rows (mappings or sequences) to a SQLite file, one
     transaction per call (a pipeline or ``BatchWriter`` runs it in a worker thread).
 
@@ -29,19 +33,40 @@ def sqlite_flush(
     Each call opens its own connection (WAL, 30 s busy timeout): SQLite connections belong to
     one thread, and opening a file costs about 50 us, nothing against a batch's commit.
 
+    It has a lifecycle, which a pipeline and the batch writers run: ``flush.setup()`` (sync)
+    once before the first write runs ``setup``; ``flush.close()`` / ``await flush.aclose()``
+    at the end forgets it. A flush called before ``setup()`` runs it first, once.
+
     Args:
         path: the database file.
         table, columns: where the rows go.
         conflict: the unique columns of an upsert (``ON CONFLICT (...) DO UPDATE``).
         update: the columns an upsert updates (default: all others; none: DO NOTHING).
+        setup: ``setup(connection)`` (sync, a ``sqlite3.Connection``) run once by
+            ``flush.setup()`` and committed after it: e.g. the DDL,
+            ``setup=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS ...")``.
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"'path' must be a file path, got {type(path).__name__}")
     columns, conflict, update = columns_of(columns, conflict, update)
+    check_callable("setup", setup, allow_none=True)
+    if setup is not None and kind_of(setup) != "sync":
+        raise TypeError(f"'setup' must be a sync function (sqlite3 is sync), got {setup!r}")
     sql = insert_sql(table, columns, conflict, update, lambda i: "?")
     target = os.fspath(path)
 
-    def flush(rows: list[Any]) -> None:
+    def open_() -> None:
+        if setup is None:
+            return
+        conn = sqlite3.connect(target, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            with conn:  # commits, or rolls back and re-raises
+                setup(conn)
+        finally:
+            conn.close()
+
+    def flush(rows: list[Any], batch_id: str | None = None) -> None:
         records = [record(r, columns) for r in rows]
         conn = sqlite3.connect(target, timeout=30)
         committed = False
@@ -58,4 +83,4 @@ def sqlite_flush(
                     raise
                 swallow_after_commit("closing the SQLite connection", exc)
 
-    return flush
+    return PlainSyncFlush(f"sqlite_flush({table!r})", flush, open_)

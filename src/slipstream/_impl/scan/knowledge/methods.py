@@ -259,6 +259,8 @@ def _methods() -> dict[tuple[str, str], tuple[str | None, str | None]]:
         None,
         "Path",
     )
+    # a DataLoader batches only loads made concurrently: one awaited per item is one batch each
+    put(("loader.DataLoader",), ("load",), "io")
     put(("asyncio.Loop",), ("create_task",), "spawn")
     put(("asyncio.Loop",), ("run_in_executor",), None)
     return m

@@ -95,6 +95,10 @@ CONSTRUCTORS: dict[str, str] = {
     "anyio.Semaphore": "Lock",
     "anyio.create_task_group": "asyncio.TaskGroup",
     "trio.open_nursery": "asyncio.TaskGroup",
+    # DataLoaders: a load awaited per item of a loop is a batch of one key (SLP301)
+    "slipstream.DataLoader": "loader.DataLoader",
+    "aiodataloader.DataLoader": "loader.DataLoader",
+    "strawberry.dataloader.DataLoader": "loader.DataLoader",
 }
 
 # Annotation names (what an annotation resolves to) -> type.
@@ -141,6 +145,9 @@ ANNOTATIONS: dict[str, str] = {
     "asyncio.Lock": "Lock",
     "asyncio.Semaphore": "Lock",
     "databases.Database": "databases.Database",
+    "slipstream.DataLoader": "loader.DataLoader",
+    "aiodataloader.DataLoader": "loader.DataLoader",
+    "strawberry.dataloader.DataLoader": "loader.DataLoader",
 }
 
 # Types whose construction is expensive (a pool, TLS, credentials, a model's client): SLP101/102.
@@ -220,4 +227,6 @@ BASES: dict[str, str] = {
     "django.db.models.base.Model": "django.Model",
     "pydantic_settings.BaseSettings": "settings",
     "pydantic.BaseSettings": "settings",
+    "aiodataloader.DataLoader": "loader.DataLoader",
+    "strawberry.dataloader.DataLoader": "loader.DataLoader",
 }
