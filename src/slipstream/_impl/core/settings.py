@@ -11,6 +11,7 @@ SLIPSTREAM_MAX_THREADS         threads for sync functions               32
 SLIPSTREAM_TIMEOUT_S           per-call timeout of map/stream           none
 SLIPSTREAM_RETRY_ATTEMPTS      attempts when ``retry`` is not given     1 (no retry)
 SLIPSTREAM_MAX_PROCESSES       ``offload(kind="process")`` workers      CPU count
+SLIPSTREAM_CPU_THREADS         ``offload(kind="cpu")`` threads at once   1
 SLIPSTREAM_<NAME>_POOL_SIZE    ``PoolSettings.from_env(NAME)``; also    per pool
                                ``_MAX_OVERFLOW``, ``_RECYCLE_S``,
                                ``_TIMEOUT_S``, ``_PRE_PING``
