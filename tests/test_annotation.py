@@ -16,7 +16,7 @@ import pytest
 
 import slipstream as ss
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, load_example
 
 pytestmark = pytest.mark.realtime
 
@@ -190,7 +190,8 @@ def test_naive_makes_clients_per_pair_and_loses_errors(tmp_path: Path, endpoint:
 
 def test_the_demo_prints_the_table_and_writes_the_chart(tmp_path: Path, endpoint: str) -> None:
     """The demo exits 0 after printing its table and writing a real PNG chart."""
-    run: ModuleType = __import__("run")
+    # by path: examples/docpipeline/run.py is also a module called "run" on sys.path
+    run: ModuleType = load_example("annotation/run.py", "annotation_run")
     out = tmp_path / "out"
     code = run.main(
         ["--assets", "4", "--schemas", "2", "--endpoint", endpoint, "--output", str(out), "--quiet"]

@@ -88,7 +88,8 @@ class Stage:
             as skipped.
         name: for reports and metrics (default: the function's name).
         concurrency: calls in flight at once.
-        rate: a ``Rate`` or a shared limiter for the calls of this stage.
+        rate: a ``Rate`` or a shared limiter for the calls of this stage (with a ``cache``, only
+            the calls a miss makes take a token; an item answered from the cache waits for none).
         retry: the retry policy (``ss.Skip`` is never retried).
         breaker: a circuit breaker around the calls.
         timeout_s: per-call timeout.

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.errors import PipelineError, Skip
 from ..flow.map import stream
+from ..flow.rate import Limiter, Rate, RateLimiter
 from ..loop.offload import offload
 from ..observe.histogram import Histogram
 from ..observe.monitor import Monitor
@@ -157,7 +158,8 @@ async def flow_through(
             _call(st, metric, monitor),
             upstream,
             concurrency=stage.concurrency,
-            rate=stage.rate,
+            # a cached stage takes its rate inside the load, so a hit waits for no token
+            rate=stage.rate if stage.cache is None else None,
             retry=retry,
             breaker=stage.breaker,
             timeout_s=stage.timeout_s,
@@ -216,6 +218,7 @@ def _call(st: StageState, metric: str, monitor: Monitor) -> Callable[[Env], Awai
 
         return call
     cache, cache_key, shared = stage.cache, stage.cache_key, _Shared(stage.name)
+    load = _rated(invoke, stage.rate)
 
     async def cached_call(env: Env) -> Any:
         k = cache_key(env.value) if cache_key is not None else env.value
@@ -223,11 +226,37 @@ def _call(st: StageState, metric: str, monitor: Monitor) -> Callable[[Env], Awai
         # is what the shared computation sees
         token = _current.set(shared)
         try:
-            return await cache.get_or_load(k, lambda: invoke(env.value))
+            return await cache.get_or_load(k, lambda: load(env.value))
         finally:
             _current.reset(token)
 
     return cached_call
+
+
+def _rated(
+    invoke: Callable[[Any], Awaitable[Any]], rate: Rate | Limiter | None
+) -> Callable[[Any], Awaitable[Any]]:
+    """``invoke`` behind the stage's rate, for a cached stage: only a miss's call takes a token,
+    and a limiter that learns (``AdaptiveRate``) hears how each call went, as in ``ss.map``."""
+    if rate is None:
+        return invoke
+    limiter: Limiter = RateLimiter(rate) if isinstance(rate, Rate) else rate
+    feedback = getattr(limiter, "feedback", None)
+    feedback = feedback if callable(feedback) else None
+
+    async def load(value: Any) -> Any:
+        await limiter.acquire(1.0)
+        try:
+            result = await invoke(value)
+        except Exception as exc:
+            if feedback is not None:
+                feedback(exc)
+            raise
+        if feedback is not None:
+            feedback(None)
+        return result
+
+    return load
 
 
 def _remote_payload(env: Env) -> tuple[Item, Any]:
