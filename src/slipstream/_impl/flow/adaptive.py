@@ -46,6 +46,7 @@ from typing import final
 from ..core.checks import check_number, check_seconds
 from ..core.clock import now as _now
 from ..core.settings import testing_state as _testing
+from .rate import _Waiter  # the same FIFO waiter as the fixed-rate bucket
 from .throttle import check_bounds, throttle_of
 
 __all__ = ["AdaptiveRate", "AdaptiveRateStatistics", "throttle_of"]
@@ -69,15 +70,6 @@ class AdaptiveRateStatistics:
     throttles: int
     decreases: int
     paused_s: float
-
-
-class _Waiter:
-    __slots__ = ("cancelled", "future", "weight")
-
-    def __init__(self, future: asyncio.Future[None], weight: float) -> None:
-        self.future = future
-        self.weight = weight
-        self.cancelled = False
 
 
 @final
