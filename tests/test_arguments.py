@@ -63,6 +63,7 @@ REQUIRED: dict[str, Callable[[], dict[str, Any]]] = {
     "CacheControl": lambda: {"app": _asgi_app},
     "RequestLoader": lambda: {"batch_fn": _batch},
     "request_loader": lambda: {"batch_fn": _batch},
+    "Watch": lambda: {"min_repeats": 5, "min_total_s": 0.05, "slow_s": 1.0, "record_to": None},
     "DirectorySource": lambda: {"root": str(Path(__file__).parent)},
     "query_source": lambda: {"target": sqlite3.connect(":memory:"), "sql": "SELECT 1"},
     "QuerySource": lambda: {"target": sqlite3.connect(":memory:"), "sql": "SELECT 1"},
@@ -86,7 +87,7 @@ NOT_NUMERIC_ONLY = {
 
 # Values slipstream hands out (statistics, reports, outcomes): not constructed by users.
 RESULT_TYPES = re.compile(
-    r"(Statistics|Report|Summary|Progress|Status|Outcome|Plan|FileItem|BusyThread)$"
+    r"(Statistics|Report|Summary|Progress|Status|Outcome|Plan|FileItem|BusyThread|QueryFinding|SlowQuery)$"
 )
 
 

@@ -57,6 +57,12 @@ from ._impl.db.writer import BatchWriter as BatchWriter
 from ._impl.db.writer import SyncBatchWriter as SyncBatchWriter
 from ._impl.db.writer import WriterStatistics as WriterStatistics
 from ._impl.db.writer import is_connection_error as is_connection_error
+from ._impl.detect.detectors import QueryFinding as QueryFinding
+from ._impl.detect.detectors import SlowQuery as SlowQuery
+from ._impl.detect.detectors import WatchReport as WatchReport
+from ._impl.detect.scope import Watch as Watch
+from ._impl.detect.watchers import instrument as instrument
+from ._impl.detect.watchers import watch as watch
 from ._impl.flow.adaptive import AdaptiveRate as AdaptiveRate
 from ._impl.flow.adaptive import AdaptiveRateStatistics as AdaptiveRateStatistics
 from ._impl.flow.breaker import BreakerState as BreakerState
@@ -169,6 +175,7 @@ __all__ = [
     "Poller",
     "PoolSettings",
     "ProviderStatistics",
+    "QueryFinding",
     "QuerySource",
     "Rate",
     "RateLimiter",
@@ -189,6 +196,7 @@ __all__ = [
     "SequentialLoadWarning",
     "Skip",
     "SlipstreamError",
+    "SlowQuery",
     "Stage",
     "StagePlan",
     "StageReport",
@@ -199,6 +207,8 @@ __all__ = [
     "TaskSetFull",
     "TaskSetStatistics",
     "TimingMiddleware",
+    "Watch",
+    "WatchReport",
     "WriterStatistics",
     "asyncpg_flush",
     "cache_control",
@@ -207,6 +217,7 @@ __all__ = [
     "current_item",
     "default_registry",
     "ensure_alive",
+    "instrument",
     "is_connection_error",
     "is_transient",
     "map",
@@ -227,6 +238,7 @@ __all__ = [
     "sqlalchemy_flush",
     "sqlite_flush",
     "stream",
+    "watch",
 ]
 
 

@@ -27,6 +27,9 @@ from ._impl.db.sinks import BatchFlush as BatchFlush
 from ._impl.db.sinks import ManagedFlush as ManagedFlush
 from ._impl.db.sinks import SyncManagedFlush as SyncManagedFlush
 from ._impl.db.writer import WriterStatistics as WriterStatistics
+from ._impl.detect.detectors import QueryFinding as QueryFinding
+from ._impl.detect.detectors import SlowQuery as SlowQuery
+from ._impl.detect.detectors import WatchReport as WatchReport
 from ._impl.flow.adaptive import AdaptiveRateStatistics as AdaptiveRateStatistics
 from ._impl.flow.breaker import BreakerState as BreakerState
 from ._impl.flow.breaker import BreakerStatistics as BreakerStatistics
@@ -81,6 +84,7 @@ __all__ = [
     "Plan",
     "PollStatistics",
     "ProviderStatistics",
+    "QueryFinding",
     "RateLimiterStatistics",
     "Results",
     "Rule",
@@ -89,6 +93,7 @@ __all__ = [
     "RunStatus",
     "Serializer",
     "Severity",
+    "SlowQuery",
     "StagePlan",
     "StageReport",
     "Store",
@@ -98,6 +103,7 @@ __all__ = [
     "Target",
     "TaskSetStatistics",
     "Terms",
+    "WatchReport",
     "WriterStatistics",
 ]
 

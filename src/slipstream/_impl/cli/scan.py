@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core import rules as _catalogue
+from ..core import runtime as _runtime
 from ..scan import config as _config
 from ..scan import engine as _engine
 from ..scan import report as _report
+from ..scan import runtime_join as _runtime_join
 from .common import UsageError, positive, split
 
 __all__ = ["add_parsers", "rule", "scan"]
@@ -39,6 +41,9 @@ def scan(args: argparse.Namespace) -> int:
     select, ignore = split(args.select), split(args.ignore)
     if args.baseline is not None:
         _config.read_baseline(args.baseline)  # a bad baseline is a usage error before the scan
+    runtime_files = list(args.runtime or ())
+    # a bad runtime file is a usage error (ConfigError: exit 2) before the scan, too
+    measured = [r for file in runtime_files for r in _runtime.load(file)]
     cache_dir = None
     if config.cache and not args.no_cache:
         # beside the pyproject.toml when there is one, so that scans of a project's subfolders
@@ -63,6 +68,8 @@ def scan(args: argparse.Namespace) -> int:
         n = _config.write_baseline(args.write_baseline, report.findings)
         print(f"slipstream: wrote {n} finding(s) to {args.write_baseline}", file=sys.stderr)
         return 2 if report.errors else 0
+    if runtime_files:
+        report = _runtime_join.join(report, measured, sources=runtime_files)
     if args.baseline is not None:
         kept = _config.filter_baseline(report.findings, args.baseline)
         report = dataclasses.replace(report, findings=tuple(kept))
@@ -113,6 +120,13 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--baseline", metavar="FILE", help="do not report the findings in FILE")
     p.add_argument("--write-baseline", metavar="FILE", help="write the findings to FILE and exit 0")
+    p.add_argument(
+        "--runtime",
+        action="append",
+        metavar="FILE",
+        help="rank the findings by what ran: join the findings the run-time watchers wrote "
+        "to FILE (repeatable)",
+    )
     p.add_argument("--jobs", type=positive, metavar="N", help="worker processes (default: cores)")
     p.add_argument(
         "--no-cache", action="store_true", help="do not read or write .slipstream_cache/"

@@ -18,7 +18,7 @@ from .facts import ModuleFacts
 from .findings import ALL_CODES, BY_CODE, place, rule_codes
 from .findings import hits as rule_hits
 from .knowledge import Knowledge, extended
-from .model import SEVERITIES, Finding, Severity
+from .model import SEVERITIES, Finding, RuntimeJoin, Severity
 from .parse import Job, parse_all
 
 __all__ = [
@@ -48,13 +48,16 @@ class FileError:
 @dataclass(frozen=True, slots=True)
 class ScanReport:
     """What one scan saw: its findings (sorted by path, line, col, code), the files that could
-    not be scanned, and how many files and lines were scanned."""
+    not be scanned, and how many files and lines were scanned. ``runtime`` is set when the
+    scan was joined with run-time findings (``scan.runtime_join.join``); the findings that
+    ran then come first, largest measured cost first."""
 
     root: str
     findings: tuple[Finding, ...]
     errors: tuple[FileError, ...]
     files: int
     lines: int
+    runtime: RuntimeJoin | None = None
 
 
 def scan_report(

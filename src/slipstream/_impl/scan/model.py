@@ -7,8 +7,18 @@ from dataclasses import dataclass
 from typing import final
 
 from ..core.rules.rule import SEVERITIES, Rule, Severity
+from ..core.runtime import RuntimeFinding
 
-__all__ = ["SEVERITIES", "ChainStep", "Finding", "Rule", "Severity"]
+__all__ = [
+    "SEVERITIES",
+    "ChainStep",
+    "Finding",
+    "Measured",
+    "Rule",
+    "RuntimeFinding",
+    "RuntimeJoin",
+    "Severity",
+]
 
 
 @final
@@ -52,3 +62,32 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col + 1}: {self.code} {self.name} {self.message}"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """What ran at a static finding's call sites: the run-time findings joined to it (see
+    ``scan.runtime_join``), their ``count`` and ``total_s`` summed."""
+
+    count: int
+    total_s: float
+    seen: tuple[RuntimeFinding, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeJoin:
+    """A scan joined with run-time findings (``slipstream scan --runtime FILE``).
+
+    ``ran`` pairs each static finding that ran with what was measured there; ``unmatched``
+    holds the run-time findings no static finding accounts for (largest cost first);
+    ``sources`` the runtime files read."""
+
+    sources: tuple[str, ...]
+    ran: tuple[tuple[Finding, Measured], ...]
+    unmatched: tuple[RuntimeFinding, ...]
+
+    def by_finding(self) -> dict[Finding, Measured]:
+        """``ran`` as a dict, for lookups."""
+        return dict(self.ran)

@@ -52,4 +52,10 @@ def summary(report: ScanReport) -> str:
     if report.errors:
         e = len(report.errors)
         text += f"; {e} file{'s' * (e != 1)} could not be scanned"
+    if report.runtime is not None:
+        ran = sum(1 for f in report.findings if f in report.runtime.by_finding())
+        text += f"; {ran} of {n} ran"
+        if report.runtime.unmatched:
+            u = len(report.runtime.unmatched)
+            text += f", {u} more seen only at run time"
     return text

@@ -15,8 +15,9 @@ from typing import Any
 from ...core import rules as _catalogue
 from ...core.version import __version__, home_page
 from ..engine import FileError, ScanReport
-from ..model import Finding, Rule, Severity
+from ..model import Finding, Rule, RuntimeFinding, Severity
 from .common import rule_of
+from .runtime import UNMATCHED_TITLE, measured_of, runtime_dict, site, unmatched_dict
 
 __all__ = [
     "FINGERPRINT_KEY",
@@ -54,8 +55,17 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 
 def to_json(report: ScanReport) -> str:
-    """A JSON list with one object per finding (see :func:`finding_dict`)."""
-    return json.dumps([finding_dict(f) for f in report.findings], indent=2) + "\n"
+    """A JSON list with one object per finding (see :func:`finding_dict`).
+
+    Joined with run-time findings (``--runtime``), each object also has ``runtime``:
+    ``{"ran", "count", "total_s"}``, and the run-time findings no static finding accounts
+    for follow, in the same shape with ``runtime.static`` false."""
+    measured = measured_of(report)
+    if measured is None or report.runtime is None:
+        return json.dumps([finding_dict(f) for f in report.findings], indent=2) + "\n"
+    items = [{**finding_dict(f), "runtime": runtime_dict(measured.get(f))} for f in report.findings]
+    items += [unmatched_dict(report, r) for r in report.runtime.unmatched]
+    return json.dumps(items, indent=2) + "\n"
 
 
 # -- sarif -----------------------------------------------------------------------------------
@@ -135,6 +145,37 @@ def _sarif_result(f: Finding, index: int, occurrence: int) -> dict[str, Any]:
     return result
 
 
+def _sarif_unmatched(report: ScanReport, r: RuntimeFinding, index: int) -> dict[str, Any]:
+    """A run-time finding with no static match: a result at its call site (relative to
+    ``SRCROOT`` when under the root, else an absolute file URI)."""
+    where = site(report, r)
+    physical: dict[str, Any]
+    if Path(where).is_absolute():
+        physical = {"artifactLocation": {"uri": Path(where).as_uri()}}
+    else:
+        physical = {"artifactLocation": _artifact(where)}
+    physical["region"] = {"startLine": max(r.line, 1)}
+    try:
+        rule = _catalogue.rule(r.code)
+        level, fix = SARIF_LEVEL[rule.severity], rule.fix
+    except KeyError:
+        level, fix = "warning", ""
+    digest = hashlib.sha256(f"{r.code}\0{where}\0{r.fingerprint}".encode()).hexdigest()[:32]
+    result: dict[str, Any] = {
+        "ruleId": r.code,
+        "level": level,
+        "message": {
+            "text": f"{UNMATCHED_TITLE}, in {r.function}" + (f" (fix: {fix})" if fix else "")
+        },
+        "locations": [{"physicalLocation": physical}],
+        "partialFingerprints": {FINGERPRINT_KEY: f"{digest}:1"},
+        "properties": unmatched_dict(report, r)["runtime"],
+    }
+    if index >= 0:
+        result["ruleIndex"] = index
+    return result
+
+
 def _notification(e: FileError) -> dict[str, Any]:
     return {
         "level": "error",
@@ -156,11 +197,23 @@ def to_sarif(report: ScanReport) -> str:
             known.add(f.code)
     index = {r.code: i for i, r in enumerate(rules)}
     seen: Counter[str] = Counter()
-    results = []
-    for f in report.findings:
+    occurrence: dict[Finding, int] = {}
+    # occurrences are counted in scan order, so a --runtime ranking keeps the fingerprints
+    for f in sorted(report.findings, key=lambda f: (f.path, f.line, f.col, f.code)):
         base = fingerprint(f).rpartition(":")[0]
         seen[base] += 1
-        results.append(_sarif_result(f, index.get(f.code, -1), seen[base]))
+        occurrence[f] = seen[base]
+    measured = measured_of(report)
+    results = []
+    for f in report.findings:
+        result = _sarif_result(f, index.get(f.code, -1), occurrence[f])
+        if measured is not None:
+            result["properties"] = runtime_dict(measured.get(f))
+        results.append(result)
+    if report.runtime is not None:
+        results += [
+            _sarif_unmatched(report, r, index.get(r.code, -1)) for r in report.runtime.unmatched
+        ]
     driver: dict[str, Any] = {
         "name": "slipstream",
         "version": __version__,

@@ -9,6 +9,7 @@ from collections import Counter
 from ..engine import ScanReport
 from ..model import Finding, Rule
 from .common import DESCENDING, TITLE, rule_of, severity_counts
+from .runtime import NOT_SEEN, UNMATCHED_TITLE, cost, measured_of, site
 
 __all__ = ["to_markdown"]
 
@@ -58,6 +59,8 @@ def to_markdown(report: ScanReport) -> str:
     if report.errors:
         e = len(report.errors)
         out += [f"{e} file{'s' * (e != 1)} could not be scanned (see the end).", ""]
+    measured = measured_of(report)
+    out += _runtime_sections(report)
     out += ["---", ""]
     for section, severity in enumerate(DESCENDING, 1):
         out += [f"## {section}. {TITLE[severity]} priority", ""]
@@ -87,6 +90,10 @@ def to_markdown(report: ScanReport) -> str:
                     out.append("")
                 if f.excerpt:
                     out += [_fence(f.excerpt), ""]
+                if measured is not None:
+                    m = measured.get(f)
+                    ran = f"**Ran**: {cost(f.code, m.count, m.total_s)}" if m else f"*{NOT_SEEN}*"
+                    out += [ran, ""]
                 out += [f"**Fix**: {f.fix}", ""]
         out += ["---", ""]
     if report.errors:
@@ -94,6 +101,38 @@ def to_markdown(report: ScanReport) -> str:
         out += [f"- `{e.path}`: {e.reason}" for e in report.errors]
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _runtime_sections(report: ScanReport) -> list[str]:
+    """With --runtime: the findings that ran, largest measured cost first, and the run-time
+    findings no static finding accounts for."""
+    if report.runtime is None:
+        return []
+    sources = ", ".join(f"`{s}`" for s in report.runtime.sources) or "the runtime file"
+    out = ["## Ranked by what ran", "", f"Measured at run time ({sources}).", ""]
+    if report.runtime.ran:
+        out += ["| # | Finding | Location | Ran |", "|---|---|---|---|"]
+        shown = [(f, m) for f, m in report.runtime.ran if f in report.findings]
+        for n, (f, m) in enumerate(shown, 1):
+            if True:
+                what = f"{f.code} `{f.name}`"
+                out.append(
+                    f"| {n} | {what} | {_location(f)} | {cost(f.code, m.count, m.total_s)} |"
+                )
+        out.append("")
+    else:
+        out += ["No static finding ran.", ""]
+    if report.runtime.unmatched:
+        out += [f"## {UNMATCHED_TITLE[0].upper()}{UNMATCHED_TITLE[1:]}", ""]
+        out += ["| Rule | Location | Function | Ran | Statement |", "|---|---|---|---|---|"]
+        for r in report.runtime.unmatched:
+            statement = r.fingerprint.replace("|", "\\|").replace("`", "'")
+            out.append(
+                f"| {r.code} | `{site(report, r)}:{r.line}` | `{r.function}` | "
+                f"{cost(r.code, r.count, r.total_s)} | `{statement}` |"
+            )
+        out.append("")
+    return out
 
 
 def _rank(r: Rule) -> tuple[int, str]:

@@ -11,6 +11,7 @@ import sys
 from ..engine import ScanReport
 from ..model import Severity
 from .common import summary
+from .runtime import UNMATCHED_TITLE, measured_of, ran_text, unmatched_text
 
 __all__ = ["to_text"]
 
@@ -36,10 +37,16 @@ def to_text(report: ScanReport, *, color: bool | None = None) -> str:
     if _use_color(color):
         return _rich_text(report)
     lines: list[str] = []
+    measured = measured_of(report)
     for f in report.findings:
         lines.append(str(f))
         lines.append(f"    fix: {f.fix}")
         lines.extend(f"    via {step}" for step in f.chain)
+        if measured is not None:
+            lines.append(f"    {ran_text(f, measured.get(f))}")
+    if report.runtime is not None and report.runtime.unmatched:
+        lines.append(f"{UNMATCHED_TITLE}:")
+        lines.extend(f"    {unmatched_text(report, r)}" for r in report.runtime.unmatched)
     lines.extend(f"error: {e}" for e in report.errors)
     lines.append(summary(report))
     return "\n".join(lines) + "\n"
@@ -52,6 +59,7 @@ def _rich_text(report: ScanReport) -> str:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, soft_wrap=True, highlight=False)
     current = None
+    measured = measured_of(report)
     for f in report.findings:
         if f.path != current:
             if current is not None:
@@ -68,6 +76,14 @@ def _rich_text(report: ScanReport) -> str:
         console.print(Text("      fix: ", style="green").append(f.fix, style="default"))
         for step in f.chain:
             console.print(Text(f"      via {step}", style="dim"))
+        if measured is not None:
+            ran = measured.get(f)
+            console.print(Text(f"      {ran_text(f, ran)}", style="bold" if ran else "dim"))
+    if report.runtime is not None and report.runtime.unmatched:
+        console.print()
+        console.print(Text(UNMATCHED_TITLE, style="bold underline"))
+        for r in report.runtime.unmatched:
+            console.print(Text(f"  {unmatched_text(report, r)}"))
     if report.errors:
         console.print()
         for e in report.errors:

@@ -1,0 +1,184 @@
+"""Scopes: ``with ss.watch():`` / ``async with ss.watch():`` collects the statements the
+block sends, and reports what the detectors find in them when it exits.
+
+The current scope lives in a context variable, so two tasks (two requests) each inside their
+own scope never see each other's statements, and a task started inside a scope (with
+``asyncio.gather``, ``create_task``) counts toward it. Scopes nest: a statement counts in the
+innermost scope and in every scope around it. A watcher hook with no scope active returns
+after one context-variable read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextvars import ContextVar, Token
+from types import CodeType, FrameType, TracebackType
+from typing import final
+
+from ..core.checks import check_int, check_seconds
+from ..core.frames import is_user_code
+from .detectors import Entry, SlowQuery, Tally, WatchReport, detect
+from .fingerprint import Kind, classify, fingerprint
+
+__all__ = ["CURRENT", "Watch", "call_site", "record", "record_as"]
+
+CURRENT: ContextVar[Watch | None] = ContextVar("slipstream_watch", default=None)
+_UNKNOWN = ("<unknown>", 0, "<unknown>")
+
+
+_USER_CODE: dict[CodeType, bool] = {}
+
+
+def _user_frame(frame: FrameType | None) -> tuple[str, int, str] | None:
+    known = _USER_CODE
+    while frame is not None:
+        code = frame.f_code
+        user = known.get(code)
+        if user is None:
+            user = is_user_code(code.co_filename)
+            if len(known) < 50_000:  # bounded: a process may compile code forever
+                known[code] = user
+        if user:
+            return code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_qualname
+        frame = frame.f_back
+    return None
+
+
+def call_site(depth: int = 2) -> tuple[str, int, str] | None:
+    """The innermost frame of the user's code calling into the driver: file, line, function.
+
+    Under SQLAlchemy's asyncio engines the driver runs in a greenlet whose stack stops at
+    SQLAlchemy; the walk then goes on in the parent greenlet, suspended in the user's ``await``.
+    """
+    found = _user_frame(sys._getframe(depth))
+    if found is None:
+        greenlet = sys.modules.get("greenlet")
+        if greenlet is not None:
+            parent = greenlet.getcurrent().parent
+            while found is None and parent is not None:
+                found = _user_frame(parent.gr_frame)
+                parent = parent.parent
+    return found
+
+
+def record(
+    scope: Watch, sql: str, duration_s: float | None, site: tuple[str, int, str] | None
+) -> None:
+    """Count one statement in ``scope`` and every scope around it."""
+    fp = fingerprint(sql)
+    record_as(scope, fp, classify(fp), duration_s, site)
+
+
+def record_as(
+    scope: Watch,
+    fp: str,
+    kind: Kind,
+    duration_s: float | None,
+    site: tuple[str, int, str] | None,
+) -> None:
+    """Count one fingerprinted call (a statement, an HTTP request) in ``scope`` and its parents."""
+    if site is None:
+        site = scope._site
+    key = (fp, *site)
+    s: Watch | None = scope
+    while s is not None:
+        entry = s._tally.get(key)
+        if entry is None:
+            entry = s._tally[key] = Entry(kind)
+        entry.count += 1
+        if duration_s is not None:
+            entry.total_s += duration_s
+            entry.timed += 1
+            if duration_s >= s.slow_s:
+                s._slow.append(
+                    SlowQuery(fingerprint=fp, duration_s=duration_s, path=site[0], line=site[1])
+                )
+        s = s._parent
+
+
+@final
+class Watch:
+    """One scope of statements; made by :func:`watch`. Its :attr:`report` is set at exit."""
+
+    __slots__ = (
+        "_parent",
+        "_site",
+        "_slow",
+        "_tally",
+        "_token",
+        "min_repeats",
+        "min_total_s",
+        "record_to",
+        "report",
+        "slow_s",
+    )
+
+    def __init__(
+        self,
+        *,
+        min_repeats: int,
+        min_total_s: float,
+        slow_s: float,
+        record_to: str | None,
+    ) -> None:
+        self.min_repeats = check_int("min_repeats", min_repeats, minimum=2)
+        self.min_total_s = check_seconds("min_total_s", min_total_s, allow_zero=True)
+        self.slow_s = check_seconds("slow_s", slow_s, allow_zero=True, allow_inf=True)
+        if record_to is not None and not isinstance(record_to, str):
+            raise TypeError(
+                f"record_to must be a path (str) or None, got {type(record_to).__name__}"
+            )
+        self.record_to = record_to
+        self.report: WatchReport | None = None
+        self._tally: Tally = {}
+        self._slow: list[SlowQuery] = []
+        self._parent: Watch | None = None
+        self._token: Token[Watch | None] | None = None
+        self._site = _UNKNOWN
+
+    def __enter__(self) -> Watch:
+        if self._token is not None:
+            raise RuntimeError("this watch scope is already entered; call ss.watch() again")
+        self._site = _user_frame(sys._getframe(1)) or _UNKNOWN
+        self._parent = CURRENT.get()
+        self._token = CURRENT.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        report = self._close()
+        if self.record_to is not None:
+            report.write(self.record_to)
+
+    def _close(self) -> WatchReport:
+        token, self._token = self._token, None
+        if token is not None:
+            CURRENT.reset(token)
+        report = detect(
+            self._tally, self._slow, min_repeats=self.min_repeats, min_total_s=self.min_total_s
+        )
+        self.report = report
+        return report
+
+    async def __aenter__(self) -> Watch:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # asyncpg hands its query log records to the loop (call_soon): one turn delivers them.
+        # The scope closes even when that turn is cancelled.
+        try:
+            await asyncio.sleep(0)
+        finally:
+            report = self._close()
+        if self.record_to is not None:  # a file lock and a write: off the loop
+            await asyncio.to_thread(report.write, self.record_to)

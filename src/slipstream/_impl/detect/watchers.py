@@ -1,0 +1,156 @@
+"""The hooks on the real drivers, each through the driver's public API (no monkeypatching).
+
+- sqlite3: ``Connection.set_trace_callback``: every statement the library runs, with its values
+  bound in, and the ``BEGIN``/``COMMIT`` the module adds; no durations (the callback runs
+  before the statement). It replaces any trace callback the connection had (there is one).
+- SQLAlchemy (``Engine``, and ``AsyncEngine`` through its ``sync_engine``):
+  ``before_cursor_execute`` / ``after_cursor_execute`` time each statement; the ``commit``
+  event counts each commit (untimed: the event fires before the DBAPI commit).
+- asyncpg (``Connection``, or a pool's connection): ``add_query_logger`` gives each query with
+  its ``elapsed`` time, but hands the record to the loop (``call_soon``) after the query, so the
+  caller's stack is gone: the call site is the place the scope was entered.
+
+The hooks stay installed; with no scope active each costs one context-variable read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from time import perf_counter
+from typing import Any
+
+from .httpwatch import instrument_httpx, is_httpx_client
+from .scope import CURRENT, Watch, call_site, record
+
+__all__ = ["instrument", "watch"]
+
+
+def _sqlite_trace(sql: str) -> None:
+    scope = CURRENT.get()
+    if scope is not None:
+        record(scope, sql, None, call_site(2))
+
+
+def _sa_before(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+    if CURRENT.get() is not None and context is not None:
+        context._slipstream_t0 = perf_counter()
+
+
+def _sa_after(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+    scope = CURRENT.get()
+    if scope is not None:
+        t0 = getattr(context, "_slipstream_t0", None)
+        record(scope, sql, None if t0 is None else perf_counter() - t0, call_site(2))
+
+
+def _sa_commit(conn: Any) -> None:
+    scope = CURRENT.get()
+    if scope is not None:
+        record(scope, "COMMIT", None, call_site(2))
+
+
+def _asyncpg_logged(logged: Any) -> None:
+    scope = CURRENT.get()
+    if scope is not None:
+        record(scope, logged.query, logged.elapsed, None)
+
+
+def _sqlalchemy_engine(target: object) -> Any:
+    """The sync ``Engine`` behind ``target``, or None when it is not a SQLAlchemy engine."""
+    engine_mod = sys.modules.get("sqlalchemy.engine")
+    if engine_mod is None:
+        return None
+    if isinstance(target, engine_mod.Engine):
+        return target
+    async_mod = sys.modules.get("sqlalchemy.ext.asyncio")
+    if async_mod is not None and isinstance(target, async_mod.AsyncEngine):
+        return target.sync_engine
+    return None
+
+
+def _is_asyncpg(target: object) -> bool:
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return False
+    return isinstance(target, (asyncpg.Connection, asyncpg.pool.PoolConnectionProxy))
+
+
+def instrument(target: object) -> None:
+    """Hook ``target`` so that statements it sends inside an ``ss.watch()`` scope are counted.
+
+    Idempotent. ``target``: a ``sqlite3.Connection``, a SQLAlchemy ``Engine`` or
+    ``AsyncEngine``, an httpx ``Client`` / ``AsyncClient``, or an ``asyncpg.Connection``
+    (for a pool, call it from the pool's ``init``: ``async def init(conn):
+    ss.instrument(conn)``).
+
+    Raises:
+        TypeError: ``target`` is none of these.
+    """
+    if isinstance(target, sqlite3.Connection):
+        target.set_trace_callback(_sqlite_trace)
+        return
+    engine = _sqlalchemy_engine(target)
+    if engine is not None:
+        from sqlalchemy import event
+
+        for name, fn in (
+            ("before_cursor_execute", _sa_before),
+            ("after_cursor_execute", _sa_after),
+            ("commit", _sa_commit),
+        ):
+            if not event.contains(engine, name, fn):
+                event.listen(engine, name, fn)
+        return
+    if is_httpx_client(target):
+        instrument_httpx(target)
+        return
+    if _is_asyncpg(target):
+        target.add_query_logger(_asyncpg_logged)  # type: ignore[attr-defined]
+        return
+    raise TypeError(
+        "watch() targets must be a sqlite3.Connection, a SQLAlchemy Engine or AsyncEngine, an "
+        f"asyncpg.Connection or an httpx Client/AsyncClient; got {type(target).__name__}"
+    )
+
+
+def watch(
+    *targets: Any,
+    min_repeats: int = 5,
+    min_total_s: float = 0.05,
+    slow_s: float = 1.0,
+    record_to: str | None = None,
+) -> Watch:
+    """Watch the statements a block sends, and find N+1 queries and per-item writes in them.
+
+    Args:
+        *targets: connections or engines to hook first (a ``sqlite3.Connection``, a
+            SQLAlchemy ``Engine`` or ``AsyncEngine``, an ``asyncpg.Connection``, an httpx
+            ``Client`` or ``AsyncClient``); hooked once,
+            they stay hooked (the same as :func:`instrument`).
+        min_repeats: repeats of one statement from one call site that make a finding (>= 2;
+            Sentry's default 5; tests often use 2).
+        min_total_s: seconds those repeats must take in total, when the driver times them.
+        slow_s: a statement taking at least this long goes in the report's ``slow`` list.
+        record_to: a runtime findings file to merge the findings into at exit (the file
+            ``slipstream scan --runtime`` reads).
+
+    Raises:
+        TypeError: a target is not a connection or engine slipstream can hook.
+        ValueError: a gate is out of range.
+
+    Example::
+
+        with ss.watch(conn, min_repeats=2) as w:
+            for order in orders:
+                conn.execute("SELECT * FROM users WHERE id = ?", (order.user_id,))
+        print(w.report.findings[0])  # SLP201 query-in-loop at this file's line 3
+    """
+    for target in targets:
+        instrument(target)
+    return Watch(
+        min_repeats=min_repeats,
+        min_total_s=min_total_s,
+        slow_s=slow_s,
+        record_to=record_to,
+    )
