@@ -61,6 +61,7 @@ REQUIRED: dict[str, Callable[[], dict[str, Any]]] = {
     "AdaptiveRate": dict,
     "RedisAdaptiveRate": lambda: {"client": _redis_client(), "key": "slipstream-arguments"},
     "CacheControl": lambda: {"app": _asgi_app},
+    "QueryTiming": lambda: {"app": _asgi_app},
     "RequestLoader": lambda: {"batch_fn": _batch},
     "request_loader": lambda: {"batch_fn": _batch},
     "Watch": lambda: {"min_repeats": 5, "min_total_s": 0.05, "slow_s": 1.0, "record_to": None},

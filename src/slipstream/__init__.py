@@ -121,6 +121,7 @@ from ._impl.pipeline.stage import current_item as current_item
 from ._impl.scan import scan as scan
 from ._impl.web.cache_control import CacheControl as CacheControl
 from ._impl.web.cache_control import cache_control as cache_control
+from ._impl.web.db_timing import QueryTiming as QueryTiming
 from ._impl.web.lifespan import Lifespan as Lifespan
 from ._impl.web.scope import RequestLoader as RequestLoader
 from ._impl.web.scope import RequestScope as RequestScope
@@ -177,6 +178,7 @@ __all__ = [
     "ProviderStatistics",
     "QueryFinding",
     "QuerySource",
+    "QueryTiming",
     "Rate",
     "RateLimiter",
     "RateLimiterStatistics",
