@@ -43,11 +43,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import final
 
-from ..core.checks import check_number, check_seconds
+from ..core.checks import check_number
 from ..core.clock import now as _now
 from ..core.settings import testing_state as _testing
 from .rate import _Waiter  # the same FIFO waiter as the fixed-rate bucket
-from .throttle import check_bounds, throttle_of
+from .throttle import check_options, throttle_of
 
 __all__ = ["AdaptiveRate", "AdaptiveRateStatistics", "throttle_of"]
 
@@ -144,15 +144,20 @@ class AdaptiveRate:
         max_retry_after_s: float = 60.0,
         slow_start: bool = True,
     ) -> None:
-        first, lo, hi = check_bounds(initial_per_s, min_per_s, max_per_s)
-        self.initial_per_s, self.min_per_s, self.max_per_s = first, lo, hi
-        self.increase_per_s = check_number("increase_per_s", increase_per_s, minimum=0)
-        self.decrease = check_number("decrease", decrease, above=0, below=1)
-        self.burst = check_number("burst", burst, minimum=1)
-        self.max_retry_after_s = check_seconds("max_retry_after_s", max_retry_after_s)
-        if not isinstance(slow_start, bool):
-            raise TypeError(f"'slow_start' must be a bool, got {type(slow_start).__name__}")
-        self.slow_start = slow_start
+        o = check_options(
+            initial_per_s,
+            min_per_s,
+            max_per_s,
+            increase_per_s,
+            decrease,
+            burst,
+            max_retry_after_s,
+            slow_start,
+        )
+        first = o.initial_per_s
+        self.initial_per_s, self.min_per_s, self.max_per_s = first, o.min_per_s, o.max_per_s
+        self.increase_per_s, self.decrease, self.burst = o.increase_per_s, o.decrease, o.burst
+        self.max_retry_after_s, self.slow_start = o.max_retry_after_s, o.slow_start
         self._rate = first
         self._interval = 1.0 / first
         self._capacity = self.burst

@@ -17,10 +17,10 @@ import asyncio
 from contextvars import ContextVar
 from typing import Any, final
 
-from ..core.checks import check_number, check_seconds
+from ..core.checks import check_number
 from ..core.clock import now as _now
 from ..core.settings import testing_state as _testing
-from .throttle import check_bounds, throttle_of
+from .throttle import check_options, throttle_of
 
 __all__ = ["RedisAdaptiveRate"]
 
@@ -126,14 +126,30 @@ class RedisAdaptiveRate:
             )
         if not isinstance(key, str) or not key:
             raise ValueError(f"'key' must be a non-empty string, got {key!r}")
-        first, lo, hi = check_bounds(initial_per_s, min_per_s, max_per_s)
-        inc = check_number("increase_per_s", increase_per_s, minimum=0)
-        dec = check_number("decrease", decrease, above=0, below=1)
-        cap = check_number("burst", burst, minimum=1)
-        pause = check_seconds("max_retry_after_s", max_retry_after_s)
-        if not isinstance(slow_start, bool):
-            raise TypeError(f"'slow_start' must be a bool, got {type(slow_start).__name__}")
-        self._args = [repr(v) for v in (first, lo, hi, inc, dec, cap, float(slow_start), pause)]
+        o = check_options(
+            initial_per_s,
+            min_per_s,
+            max_per_s,
+            increase_per_s,
+            decrease,
+            burst,
+            max_retry_after_s,
+            slow_start,
+        )
+        first = o.initial_per_s
+        self._args = [
+            repr(v)
+            for v in (
+                first,
+                o.min_per_s,
+                o.max_per_s,
+                o.increase_per_s,
+                o.decrease,
+                o.burst,
+                float(o.slow_start),
+                o.max_retry_after_s,
+            )
+        ]
         self._client = client
         self.key = key
         self._script = client.register_script(_STEP)
