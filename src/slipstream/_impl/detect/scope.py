@@ -83,9 +83,6 @@ def record_as(
     key = (fp, *site)
     s: Watch | None = scope
     while s is not None:
-        s._queries += 1
-        if duration_s is not None:
-            s._db_s += duration_s
         entry = s._tally.get(key)
         if entry is None:
             entry = s._tally[key] = Entry(kind)
@@ -105,9 +102,7 @@ class Watch:
     """One scope of statements; made by :func:`watch`. Its :attr:`report` is set at exit."""
 
     __slots__ = (
-        "_db_s",
         "_parent",
-        "_queries",
         "_site",
         "_slow",
         "_tally",
@@ -141,14 +136,14 @@ class Watch:
         self._parent: Watch | None = None
         self._token: Token[Watch | None] | None = None
         self._site = _UNKNOWN
-        self._queries = 0
-        self._db_s = 0.0
 
     def totals(self) -> tuple[int, float]:
-        """The running totals so far, while the scope is open: statements (commits and HTTP
-        calls included) and seconds in those the driver timed (the report's ``queries`` and
-        ``db_s``)."""
-        return self._queries, self._db_s
+        """The totals so far, while the scope is open: statements (commits and HTTP calls
+        included) and seconds in those the driver timed (the report's ``queries`` and
+        ``db_s``). Summed from the tally when asked (once a request), so recording a statement
+        pays nothing for it."""
+        entries = self._tally.values()
+        return sum(e.count for e in entries), sum(e.total_s for e in entries)
 
     def __enter__(self) -> Watch:
         if self._token is not None:
