@@ -113,21 +113,7 @@ class RunOptions(Generic[T, R]):
         if concurrency is None:
             concurrency = env_int("SLIPSTREAM_MAX_CONCURRENCY", _DEFAULT_CONCURRENCY)
         concurrency = check_int("concurrency", concurrency, minimum=1)
-        if rate is None or isinstance(rate, Rate):
-            self._limiter: Limiter | None = RateLimiter(rate) if rate is not None else None
-        elif isinstance(rate, Limiter):
-            self._limiter = rate
-        else:
-            raise TypeError(
-                f"'rate' must be a Rate or a limiter with 'acquire', got {type(rate).__name__}"
-                "\nHINT: rate=ss.Rate(per_second=10), or rate=shared_limiter"
-            )
-        # A limiter that learns from outcomes (AdaptiveRate) has a ``feedback(error | None)``
-        # hook; the workers call it after each attempt. Resolved once: None costs one check.
-        feedback = getattr(self._limiter, "feedback", None)
-        self._feedback: Callable[[BaseException | None], object] | None = (
-            feedback if callable(feedback) else None
-        )
+        self._limiter, self._feedback = resolve_limiter(rate)
         if weight is not None and not callable(weight):
             raise TypeError(f"'weight' must be callable, got {type(weight).__name__}")
         if retry is None:
@@ -170,3 +156,27 @@ class RunOptions(Generic[T, R]):
         # None: collect everything (map); else the most items taken but not yet consumed.
         self._ahead: int | None = None if collect else concurrency + buffer
         self._ordered = ordered
+
+
+Feedback = Callable[[BaseException | None], object]
+
+
+def resolve_limiter(rate: Rate | Limiter | None) -> tuple[Limiter | None, Feedback | None]:
+    """The limiter a ``rate=`` stands for (a ``Rate`` becomes this call's own ``RateLimiter``)
+    and its ``feedback(error | None)`` hook if it learns from outcomes (``AdaptiveRate``):
+    resolved once, so a limiter without the hook costs one ``is not None`` check an attempt.
+
+    Raises:
+        TypeError: ``rate`` is neither a ``Rate`` nor a limiter with ``acquire``.
+    """
+    if rate is None:
+        return None, None
+    if isinstance(rate, Rate):
+        return RateLimiter(rate), None
+    if not isinstance(rate, Limiter):
+        raise TypeError(
+            f"'rate' must be a Rate or a limiter with 'acquire', got {type(rate).__name__}"
+            "\nHINT: rate=ss.Rate(per_second=10), or rate=shared_limiter"
+        )
+    feedback = getattr(rate, "feedback", None)
+    return rate, feedback if callable(feedback) else None

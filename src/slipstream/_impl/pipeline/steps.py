@@ -18,7 +18,8 @@ from typing import Any
 
 from ..core.errors import PipelineError, Skip
 from ..flow.map import stream
-from ..flow.rate import Limiter, Rate, RateLimiter
+from ..flow.options import resolve_limiter
+from ..flow.rate import Limiter, Rate
 from ..loop.offload import offload
 from ..observe.histogram import Histogram
 from ..observe.monitor import Monitor
@@ -238,11 +239,9 @@ def _rated(
 ) -> Callable[[Any], Awaitable[Any]]:
     """``invoke`` behind the stage's rate, for a cached stage: only a miss's call takes a token,
     and a limiter that learns (``AdaptiveRate``) hears how each call went, as in ``ss.map``."""
-    if rate is None:
+    limiter, feedback = resolve_limiter(rate)
+    if limiter is None:
         return invoke
-    limiter: Limiter = RateLimiter(rate) if isinstance(rate, Rate) else rate
-    feedback = getattr(limiter, "feedback", None)
-    feedback = feedback if callable(feedback) else None
 
     async def load(value: Any) -> Any:
         await limiter.acquire(1.0)
