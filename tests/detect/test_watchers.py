@@ -129,11 +129,12 @@ class TestSqlAlchemy:
         assert f.total_s > 0
         assert w.report.db_s >= f.total_s
 
-    def test_sync_engine_commit_event_is_slp203(self, tmp_path: Path) -> None:
-        """A session-style commit per row, seen through the engine's commit event, is SLP203."""
+    def test_core_commits_are_counted_when_asked(self, tmp_path: Path) -> None:
+        """``core_commits=True``: a Core ``conn.commit()`` per row is SLP203 at its line."""
         engine = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}")
         with engine.begin() as conn:
             conn.execute(sa.text("create table t (id integer primary key)"))
+        ss.instrument(engine, core_commits=True)
         with ss.watch(engine, min_repeats=3) as w, engine.connect() as conn:
             for i in range(3):
                 conn.execute(sa.text("insert into t values (:i)"), {"i": i})
@@ -143,6 +144,74 @@ class TestSqlAlchemy:
         assert ("SLP203", line_of("sa-commit"), 3) in {
             (f.code, f.line, f.count) for f in w.report.findings
         }
+
+    def test_core_commits_are_not_counted_by_default(self, tmp_path: Path) -> None:
+        """Without ``core_commits`` the engine has no connection event (the cheap path), so a
+        Core commit is not seen; the statements still are."""
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+        with ss.watch(engine, min_repeats=2, min_total_s=0) as w, engine.connect() as conn:
+            conn.execute(sa.text("create table t (id integer primary key)"))
+            for i in range(3):
+                conn.execute(sa.text("insert into t values (:i)"), {"i": i})
+                conn.commit()
+        engine.dispose()
+        assert w.report is not None
+        assert not engine._has_events  # type: ignore[attr-defined]
+        assert {f.code for f in w.report.findings} == {"SLP202"}
+
+    def test_orm_session_commit_per_row_is_slp203_once_each(self, tmp_path: Path) -> None:
+        """An ORM ``session.commit()`` per row is SLP203 at the commit's line, counted once
+        each even when the engine also counts Core commits."""
+        from sqlalchemy.orm import Session
+
+        for core in (False, True):
+            engine = sa.create_engine(f"sqlite:///{tmp_path / f'o{core}.db'}")
+            with engine.begin() as conn:
+                conn.execute(sa.text("create table t (id integer primary key)"))
+            ss.instrument(engine, core_commits=core)
+            with ss.watch(engine, min_repeats=3) as w, Session(engine) as session:
+                for i in range(4):
+                    session.execute(sa.text("insert into t values (:i)"), {"i": i})
+                    session.commit()  # orm-commit
+            engine.dispose()
+            assert w.report is not None
+            assert ("SLP203", line_of("orm-commit"), 4) in {
+                (f.code, f.line, f.count) for f in w.report.findings
+            }, core
+
+    def test_a_session_on_an_unwatched_engine_is_not_counted(self, tmp_path: Path) -> None:
+        """The session hook is process-wide; commits of sessions bound to engines nobody
+        instrumented stay out of the scope."""
+        from sqlalchemy.orm import Session
+
+        watched = sa.create_engine("sqlite://")
+        ss.instrument(watched)
+        other = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+        with ss.watch(min_repeats=2) as w, Session(other) as session:
+            for _ in range(3):
+                session.execute(sa.text("select 1"))
+                session.commit()
+        watched.dispose()
+        other.dispose()
+        assert w.report is not None
+        assert w.report.queries == 0
+
+    def test_every_execute_path_is_recorded_and_runs(self, tmp_path: Path) -> None:
+        """A plain execute, an executemany and a statement without parameters are each
+        recorded once, and their results are what the database has (the dialect's own
+        execute ran)."""
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+        with ss.watch(engine, min_repeats=2) as w, engine.begin() as conn:
+            conn.exec_driver_sql("create table t (id integer primary key)")  # no parameters
+            conn.execute(sa.text("insert into t values (:i)"), [{"i": i} for i in range(5)])
+            got = conn.execute(sa.text("select count(*) from t where id >= :i"), {"i": 0})
+            assert got.scalar() == 5
+        with engine.connect() as conn:  # outside the scope: SQLAlchemy's own path
+            assert conn.execute(sa.text("select count(*) from t")).scalar() == 5
+        engine.dispose()
+        assert w.report is not None
+        assert w.report.queries == 3
+        assert w.report.untimed == 0
 
     def test_async_engine_on_postgres_finds_the_loop_line(
         self, postgres_url: str, arun: Run[Any]
@@ -166,6 +235,30 @@ class TestSqlAlchemy:
         assert report is not None
         (f,) = report.findings
         assert (f.code, f.path, f.line, f.count) == ("SLP201", __file__, line_of("sa-async"), 5)
+
+    def test_async_session_commit_per_row_on_postgres(
+        self, postgres_url: str, arun: Run[Any]
+    ) -> None:
+        """An ``AsyncSession.commit()`` per row on PostgreSQL is SLP203 at the awaiting line
+        (the commit event fires in SQLAlchemy's greenlet; the walk goes on in its parent)."""
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async def main() -> ss.WatchReport | None:
+            engine = create_async_engine(postgres_url.replace("postgresql", "postgresql+asyncpg"))
+            try:
+                async with ss.watch(engine, min_repeats=3) as w, AsyncSession(engine) as session:
+                    for i in range(3):
+                        await session.execute(sa.text("select cast(:i as int)"), {"i": i})
+                        await session.commit()  # async-commit
+            finally:
+                await engine.dispose()
+            return w.report
+
+        report = arun(main())
+        assert report is not None
+        assert ("SLP203", __file__, line_of("async-commit"), 3) in {
+            (f.code, f.path, f.line, f.count) for f in report.findings
+        }
 
 
 class TestAsyncpg:

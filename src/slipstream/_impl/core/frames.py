@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import site
+import sys
 import sysconfig
+from types import FrameType
 
-__all__ = ["is_user_code"]
+__all__ = ["is_user_code", "is_user_frame"]
 
 # The slipstream package (up from slipstream/_impl/core/frames.py), as imported (the loop below
 # adds its resolved forms): its public modules (slipstream.testing) are library code too.
@@ -50,3 +52,16 @@ def is_user_code(filename: str) -> bool:
         if len(_is_user_cache) < 10_000:  # bounded: a process may exec many generated files
             _is_user_cache[filename] = user
     return user
+
+
+def is_user_frame(frame: FrameType) -> bool:
+    """Is ``frame`` running the user's code? As :func:`is_user_code` of its file, except for
+    code compiled from a string (``<string>``, ``<makefunc ...>``: SQLAlchemy's and attrs'
+    generated methods), which belongs to the module whose globals it runs in."""
+    filename = frame.f_code.co_filename
+    if filename.startswith("<") and not filename.startswith("<frozen "):
+        module = sys.modules.get(frame.f_globals.get("__name__", ""))
+        module_file = getattr(module, "__file__", None)
+        if isinstance(module_file, str):
+            return is_user_code(module_file)
+    return is_user_code(filename)

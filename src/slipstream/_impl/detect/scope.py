@@ -17,7 +17,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import final
 
 from ..core.checks import check_int, check_seconds
-from ..core.frames import is_user_code
+from ..core.frames import is_user_frame
 from .detectors import Entry, SlowQuery, Tally, WatchReport, detect
 from .fingerprint import Kind, classify, fingerprint
 
@@ -36,7 +36,7 @@ def _user_frame(frame: FrameType | None) -> tuple[str, int, str] | None:
         code = frame.f_code
         user = known.get(code)
         if user is None:
-            user = is_user_code(code.co_filename)
+            user = is_user_frame(frame)
             if len(known) < 50_000:  # bounded: a process may compile code forever
                 known[code] = user
         if user:

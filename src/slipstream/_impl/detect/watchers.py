@@ -3,9 +3,9 @@
 - sqlite3: ``Connection.set_trace_callback``: every statement the library runs, with its values
   bound in, and the ``BEGIN``/``COMMIT`` the module adds; no durations (the callback runs
   before the statement). It replaces any trace callback the connection had (there is one).
-- SQLAlchemy (``Engine``, and ``AsyncEngine`` through its ``sync_engine``):
-  ``before_cursor_execute`` / ``after_cursor_execute`` time each statement; the ``commit``
-  event counts each commit (untimed: the event fires before the DBAPI commit).
+- SQLAlchemy (``Engine``, and ``AsyncEngine`` through its ``sync_engine``): the dialect's
+  ``do_execute`` events time each statement, ``Session.after_commit`` counts ORM commits, and
+  Core commits only with ``core_commits=True`` (sawatch.py says why).
 - asyncpg (``Connection``, or a pool's connection): ``add_query_logger`` gives each query with
   its ``elapsed`` time, but hands the record to the loop (``call_soon``) after the query, so the
   caller's stack is gone: the call site is the place the scope was entered.
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from time import perf_counter
 from typing import Any
 
 from .httpwatch import instrument_httpx, is_httpx_client
+from .sawatch import instrument_sqlalchemy, sqlalchemy_engine
 from .scope import CURRENT, Watch, call_site, record
 
 __all__ = ["instrument", "watch"]
@@ -32,41 +32,10 @@ def _sqlite_trace(sql: str) -> None:
         record(scope, sql, None, call_site(2))
 
 
-def _sa_before(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-    if CURRENT.get() is not None and context is not None:
-        context._slipstream_t0 = perf_counter()
-
-
-def _sa_after(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-    scope = CURRENT.get()
-    if scope is not None:
-        t0 = getattr(context, "_slipstream_t0", None)
-        record(scope, sql, None if t0 is None else perf_counter() - t0, call_site(2))
-
-
-def _sa_commit(conn: Any) -> None:
-    scope = CURRENT.get()
-    if scope is not None:
-        record(scope, "COMMIT", None, call_site(2))
-
-
 def _asyncpg_logged(logged: Any) -> None:
     scope = CURRENT.get()
     if scope is not None:
         record(scope, logged.query, logged.elapsed, None)
-
-
-def _sqlalchemy_engine(target: object) -> Any:
-    """The sync ``Engine`` behind ``target``, or None when it is not a SQLAlchemy engine."""
-    engine_mod = sys.modules.get("sqlalchemy.engine")
-    if engine_mod is None:
-        return None
-    if isinstance(target, engine_mod.Engine):
-        return target
-    async_mod = sys.modules.get("sqlalchemy.ext.asyncio")
-    if async_mod is not None and isinstance(target, async_mod.AsyncEngine):
-        return target.sync_engine
-    return None
 
 
 def _is_asyncpg(target: object) -> bool:
@@ -76,7 +45,7 @@ def _is_asyncpg(target: object) -> bool:
     return isinstance(target, (asyncpg.Connection, asyncpg.pool.PoolConnectionProxy))
 
 
-def instrument(target: object) -> None:
+def instrument(target: object, *, core_commits: bool = False) -> None:
     """Hook ``target`` so that statements it sends inside an ``ss.watch()`` scope are counted.
 
     Idempotent. ``target``: a ``sqlite3.Connection``, a SQLAlchemy ``Engine`` or
@@ -84,23 +53,22 @@ def instrument(target: object) -> None:
     (for a pool, call it from the pool's ``init``: ``async def init(conn):
     ss.instrument(conn)``).
 
+    ``core_commits`` (SQLAlchemy only): also count Core ``Connection.commit()`` calls
+    (``engine.begin()`` blocks, ``conn.commit()``). ORM ``Session`` commits are always counted;
+    Core commits need a connection event, which puts every statement of the engine on
+    SQLAlchemy's evented path: about 3.5 us a statement more.
+
     Raises:
-        TypeError: ``target`` is none of these.
+        TypeError: ``target`` is none of these, or ``core_commits`` is not a bool.
     """
+    if not isinstance(core_commits, bool):
+        raise TypeError(f"core_commits must be a bool, got {type(core_commits).__name__}")
     if isinstance(target, sqlite3.Connection):
         target.set_trace_callback(_sqlite_trace)
         return
-    engine = _sqlalchemy_engine(target)
+    engine = sqlalchemy_engine(target)
     if engine is not None:
-        from sqlalchemy import event
-
-        for name, fn in (
-            ("before_cursor_execute", _sa_before),
-            ("after_cursor_execute", _sa_after),
-            ("commit", _sa_commit),
-        ):
-            if not event.contains(engine, name, fn):
-                event.listen(engine, name, fn)
+        instrument_sqlalchemy(engine, core_commits=core_commits)
         return
     if is_httpx_client(target):
         instrument_httpx(target)
