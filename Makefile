@@ -31,7 +31,7 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 docs: $(STAMP)
-	$(BIN)/python -c "from slipstream._impl.core.rules import write_docs; write_docs('docs/scan.md')"
+	$(BIN)/python -c "from slipstream._impl.core.rules import PAGES, write_docs; [write_docs(path, page) for page, (path, _) in PAGES.items()]"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

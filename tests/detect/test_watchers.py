@@ -284,6 +284,32 @@ class TestAsyncpg:
         assert report.db_s > 0
         assert report.untimed == 0
 
+    def test_a_pools_own_statements_are_not_the_users(
+        self, postgres_url: str, arun: Run[Any]
+    ) -> None:
+        """A pool hooked in ``init``: one ``pool.fetchval`` per item releases a connection each
+        time, and asyncpg resets it (``RESET ALL``...) and looks up array types on first use;
+        only the user's five queries count, so the one finding is theirs."""
+
+        async def init(conn: Any) -> None:
+            ss.instrument(conn)
+
+        async def main() -> ss.WatchReport | None:
+            pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=1, init=init)
+            try:
+                async with ss.watch(min_repeats=3, min_total_s=0.0) as w:
+                    for i in range(5):
+                        await pool.fetchval("select cardinality($1::int[])", [i])
+            finally:
+                await pool.close()
+            return w.report
+
+        report = arun(main())
+        assert report is not None
+        assert report.queries == 5
+        assert [(f.code, f.count) for f in report.findings] == [("SLP201", 5)]
+        assert set(report.by_fingerprint) == {"select cardinality (?::int[])"}
+
     def test_fast_repeats_under_the_time_gate_are_no_finding(
         self, postgres_url: str, arun: Run[Any]
     ) -> None:

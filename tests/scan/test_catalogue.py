@@ -14,6 +14,8 @@ import slipstream as ss
 from slipstream._impl.core.rules import (
     DOCS_BEGIN,
     DOCS_END,
+    PAGES,
+    RUNTIME,
     _nest,
     rules_markdown,
     update_docs,
@@ -191,6 +193,27 @@ class TestDocs:
         assert [line.lstrip("#") for line in r.doc().splitlines()] == [
             line.lstrip("#") for line in section.splitlines()
         ]
+
+    def test_detect_page_carries_the_runtime_rules(self) -> None:
+        """docs/detect.md's rules part is what rules_markdown("detect") renders: the run-time
+        rules (the codes the detectors report), each its Rule.doc() and what is counted for it."""
+        from slipstream._impl.detect.detectors import CODES
+
+        page = DOCS.with_name("detect.md").read_text(encoding="utf-8")
+        assert update_docs(page, "detect") == page, f"docs/detect.md is stale: run {REGENERATE}"
+        assert set(CODES.values()) == set(RUNTIME)
+        generated = rules_markdown("detect")
+        for r in RULES:
+            section = _nest(r.doc(), 3)
+            assert (section in generated) == (r.code in RUNTIME), r.code
+        assert all(f"Fires when {text} (" in generated for text in RUNTIME.values())
+        assert PAGES["detect"][1] in page
+        assert PAGES["scan"][1] not in page
+
+    def test_update_docs_rejects_an_unknown_page(self) -> None:
+        """A page name the generator does not know raises ValueError naming the parameter."""
+        with pytest.raises(ValueError, match="'page'"):
+            update_docs(f"{DOCS_BEGIN}\n{DOCS_END}\n", "scanner")
 
     def test_update_docs_needs_its_markers(self) -> None:
         """A page without the markers is an error, not a page silently left alone."""

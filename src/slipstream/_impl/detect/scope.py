@@ -11,6 +11,7 @@ after one context-variable read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from contextvars import ContextVar, Token
 from types import CodeType, FrameType, TracebackType
@@ -21,9 +22,20 @@ from ..core.frames import is_user_frame
 from .detectors import Entry, SlowQuery, Tally, WatchReport, detect
 from .fingerprint import Kind, classify, fingerprint
 
-__all__ = ["CURRENT", "Watch", "call_site", "record", "record_as"]
+__all__ = ["CURRENT", "Watch", "call_site", "mark_instrumented", "record", "record_as"]
 
 CURRENT: ContextVar[Watch | None] = ContextVar("slipstream_watch", default=None)
+# Set by ``instrument()`` (once anything was hooked, for good): while False no hook exists, so
+# a caller that would open scopes around every call (a pipeline stage) can skip them.
+INSTRUMENTED = False
+
+
+def mark_instrumented() -> None:
+    """Note that a driver was hooked (``instrument`` calls it): scopes can now see statements."""
+    global INSTRUMENTED
+    INSTRUMENTED = True
+
+
 _UNKNOWN = ("<unknown>", 0, "<unknown>")
 
 
@@ -107,6 +119,7 @@ class Watch:
         "_slow",
         "_tally",
         "_token",
+        "_walk",
         "min_repeats",
         "min_total_s",
         "record_to",
@@ -121,6 +134,7 @@ class Watch:
         min_total_s: float,
         slow_s: float,
         record_to: str | None,
+        site: tuple[str, int, str] | None = None,
     ) -> None:
         self.min_repeats = check_int("min_repeats", min_repeats, minimum=2)
         self.min_total_s = check_seconds("min_total_s", min_total_s, allow_zero=True)
@@ -135,7 +149,10 @@ class Watch:
         self._slow: list[SlowQuery] = []
         self._parent: Watch | None = None
         self._token: Token[Watch | None] | None = None
-        self._site = _UNKNOWN
+        # ``site``: the scope's own call site, given by library code that enters it (else the
+        # line that enters it, found then)
+        self._site = _UNKNOWN if site is None else site
+        self._walk = site is None
 
     def totals(self) -> tuple[int, float]:
         """The totals so far, while the scope is open: statements (commits and HTTP calls
@@ -145,10 +162,57 @@ class Watch:
         entries = self._tally.values()
         return sum(e.count for e in entries), sum(e.total_s for e in entries)
 
+    def inner(self, site: tuple[str, int, str]) -> Watch:
+        """A scope inside this one, with its gates, that is never entered: code that sets
+        ``CURRENT`` to it around the calls it covers (a pipeline stage, per call) counts their
+        statements in it and in this one. ``site`` stands for the call site of statements whose
+        driver gives none (asyncpg)."""
+        child = Watch(
+            min_repeats=self.min_repeats,
+            min_total_s=self.min_total_s,
+            slow_s=self.slow_s,
+            record_to=None,
+        )
+        child._parent = self
+        child._site = site
+        return child
+
+    def snapshot(self) -> WatchReport:
+        """What the detectors find in the statements so far; the scope stays open."""
+        return detect(
+            self._tally, self._slow, min_repeats=self.min_repeats, min_total_s=self.min_total_s
+        )
+
+    def rebase(self, site: tuple[str, int, str]) -> None:
+        """Make ``site`` the scope's own call site (what statements whose driver gives none,
+        asyncpg's, are attributed to), moving those already counted at the old one. For a scope
+        entered by library code (``QueryTiming``), once it knows the user's code (the endpoint)."""
+        old, self._site = self._site, site
+        if old == site:
+            return
+        tally = self._tally
+        for key in [k for k in tally if k[1:] == old]:
+            entry = tally.pop(key)
+            moved = (key[0], *site)
+            into = tally.get(moved)
+            if into is None:
+                tally[moved] = entry
+            else:
+                into.count += entry.count
+                into.total_s += entry.total_s
+                into.timed += entry.timed
+        self._slow = [
+            dataclasses.replace(q, path=site[0], line=site[1])
+            if (q.path, q.line) == old[:2]
+            else q
+            for q in self._slow
+        ]
+
     def __enter__(self) -> Watch:
         if self._token is not None:
             raise RuntimeError("this watch scope is already entered; call ss.watch() again")
-        self._site = _user_frame(sys._getframe(1)) or _UNKNOWN
+        if self._walk:
+            self._site = _user_frame(sys._getframe(1)) or _UNKNOWN
         self._parent = CURRENT.get()
         self._token = CURRENT.set(self)
         return self

@@ -21,7 +21,7 @@ from typing import Any
 
 from .httpwatch import instrument_httpx, is_httpx_client
 from .sawatch import instrument_sqlalchemy, sqlalchemy_engine
-from .scope import CURRENT, Watch, call_site, record
+from .scope import CURRENT, Watch, call_site, mark_instrumented, record
 
 __all__ = ["instrument", "watch"]
 
@@ -32,10 +32,32 @@ def _sqlite_trace(sql: str) -> None:
         record(scope, sql, None, call_site(2))
 
 
+# What asyncpg sends on its own: the type introspection on a connection's first use of a type,
+# and the reset a pool runs when a connection is released. Not the user's queries: a pool reset
+# per released connection would otherwise look like an N+1 of the user's (it repeats per item).
+_ASYNCPG_OWN: set[str] = set()
+
+
 def _asyncpg_logged(logged: Any) -> None:
     scope = CURRENT.get()
     if scope is not None:
-        record(scope, logged.query, logged.elapsed, None)
+        query = logged.query
+        # the introspection also turns JIT off and back on around its query (inline text)
+        if query not in _ASYNCPG_OWN and "set_config('jit'" not in query:
+            record(scope, query, logged.elapsed, None)
+
+
+def _instrument_asyncpg(conn: Any) -> None:
+    if not _ASYNCPG_OWN:
+        from asyncpg import introspection  # type: ignore[import-untyped]
+
+        _ASYNCPG_OWN.update(
+            v for k, v in vars(introspection).items() if k.isupper() and isinstance(v, str)
+        )
+    reset = conn.get_reset_query()  # public; built once per connection from its server's caps
+    if reset:
+        _ASYNCPG_OWN.add(reset)
+    conn.add_query_logger(_asyncpg_logged)
 
 
 def _is_asyncpg(target: object) -> bool:
@@ -63,6 +85,7 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
     """
     if not isinstance(core_commits, bool):
         raise TypeError(f"core_commits must be a bool, got {type(core_commits).__name__}")
+    mark_instrumented()  # a refused target below sets it too: harmless (scopes open, see nothing)
     if isinstance(target, sqlite3.Connection):
         target.set_trace_callback(_sqlite_trace)
         return
@@ -74,7 +97,7 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
         instrument_httpx(target)
         return
     if _is_asyncpg(target):
-        target.add_query_logger(_asyncpg_logged)  # type: ignore[attr-defined]
+        _instrument_asyncpg(target)
         return
     raise TypeError(
         "watch() targets must be a sqlite3.Connection, a SQLAlchemy Engine or AsyncEngine, an "

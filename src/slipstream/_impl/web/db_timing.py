@@ -23,11 +23,14 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
+from types import CodeType
 from typing import final
 
 from ..core.checks import check_int, check_seconds
+from ..core.frames import is_user_code
 from ..detect.scope import Watch
 from ..observe.asgi import ASGIApp, Message, Receive, Scope, Send
 from ..observe.monitor import Monitor
@@ -37,6 +40,24 @@ __all__ = ["QueryTiming", "server_timing"]
 
 _LOGGER = logging.getLogger("slipstream.detect")
 COUNTER = "db.n_plus_one"
+
+
+_UNROUTED = ("<request>", 0, "<unknown>")
+
+
+def endpoint_site(scope: Scope) -> tuple[str, int, str] | None:
+    """Where the endpoint the router chose for this request is defined (Starlette and FastAPI
+    put it in ``scope["endpoint"]``), when it is the user's code."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
+        return None
+    fn = inspect.unwrap(endpoint) if callable(endpoint) else endpoint
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a class endpoint (an ASGI app object): its __call__
+        code = getattr(type(fn).__call__, "__code__", None)
+    if not isinstance(code, CodeType) or not is_user_code(code.co_filename):
+        return None
+    return code.co_filename, code.co_firstlineno, code.co_qualname
 
 
 def server_timing(queries: int, db_s: float) -> bytes:
@@ -105,6 +126,7 @@ class QueryTiming:
             min_total_s=self.min_total_s,
             slow_s=math.inf,
             record_to=None,
+            site=_UNROUTED,  # not this middleware's caller: the server's loop
         )
 
         async def send_with_timing(message: Message) -> None:
@@ -115,7 +137,14 @@ class QueryTiming:
 
         try:
             async with watch:
-                await self.app(scope, receive, send_with_timing)
+                try:
+                    await self.app(scope, receive, send_with_timing)
+                finally:
+                    # statements with no call site of their own (asyncpg's) belong to the
+                    # endpoint the router chose, known now
+                    site = endpoint_site(scope)
+                    if site is not None:
+                        watch.rebase(site)
         finally:
             self._report(scope, watch)
 

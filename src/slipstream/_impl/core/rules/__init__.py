@@ -1,9 +1,10 @@
 """The rule catalogue: one table of every rule's code, name, severity, fix and documentation,
 shared by the scanner, its reporters, ``slipstream rule`` and the runtime detectors.
 
-``docs/scan.md`` holds each rule's documentation as :func:`rules_markdown` renders it (a test
-keeps the two equal); after editing a rule here, regenerate it with
-``make docs``.
+``docs/scan.md`` holds each rule's documentation as :func:`rules_markdown` renders it, and
+``docs/detect.md`` the run-time rules' (SLP201-SLP203) with what the run-time detector counts
+for each (:data:`RUNTIME`); tests keep the pages equal to the catalogue. After editing a rule
+here, regenerate both with ``make docs``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from .table import RULES
 __all__ = [
     "DOCS_BEGIN",
     "DOCS_END",
+    "PAGES",
     "RULES",
+    "RUNTIME",
     "SEVERITIES",
     "Rule",
     "Severity",
@@ -32,6 +35,29 @@ DOCS_BEGIN = (
     "do not edit by hand) -->"
 )
 DOCS_END = "<!-- rules:end -->"
+# The pages that carry generated rule docs, by name: the file under docs/, the begin marker.
+PAGES: dict[str, tuple[str, str]] = {
+    "scan": ("docs/scan.md", DOCS_BEGIN),
+    "detect": (
+        "docs/detect.md",
+        "<!-- rules:begin detect (generated from slipstream._impl.core.rules by "
+        'rules_markdown("detect"); do not edit by hand) -->',
+    ),
+}
+
+# What the run-time detector (``ss.watch``, ``ss.QueryTiming``) counts for each rule it reports;
+# the rules with an entry are the ones docs/detect.md documents.
+RUNTIME: dict[str, str] = {
+    "SLP201": (
+        "one scope sees the same SELECT fingerprint (or HTTP GET / HEAD request) from the same "
+        "call site `min_repeats` times"
+    ),
+    "SLP202": (
+        "one scope sees the same INSERT, UPDATE or DELETE fingerprint (or HTTP POST, PUT, PATCH "
+        "or DELETE request) from the same call site `min_repeats` times"
+    ),
+    "SLP203": "one scope sees a commit from the same call site `min_repeats` times",
+}
 
 # What each [tool.slipstream.scan.knowledge] list adds to the scanner's API table.
 _BY_KEY = {r.code: r for r in RULES} | {r.name: r for r in RULES}
@@ -62,9 +88,55 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def rules_markdown() -> str:
-    """The rules part of ``docs/scan.md``: a table of every rule, then each rule's
-    :meth:`Rule.doc` with its headings nested under ``## Rules``."""
+def _page(page: str) -> tuple[str, str]:
+    try:
+        return PAGES[page]
+    except KeyError:
+        raise ValueError(f"'page' must be one of {', '.join(PAGES)}; got {page!r}") from None
+
+
+def _runtime_markdown() -> str:
+    """The rules part of ``docs/detect.md``: the run-time rules' table (what the detector
+    counts, the fix), then each one's :meth:`Rule.doc` under ``### Rules``, each followed by
+    what the detector counts for it."""
+    runtime = [r for r in RULES if r.code in RUNTIME]
+    parts = [
+        "### Rules",
+        "",
+        "| Code | Name | Severity | Fires at run time when | Fix |",
+        "|---|---|---|---|---|",
+    ]
+    parts += [
+        f"| [{r.code}](#{r.code.lower()}-{r.name}) | {r.name} | {r.severity} "
+        f"| {_cell(RUNTIME[r.code])} | {_cell(r.fix)} |"
+        for r in runtime
+    ]
+    parts += [
+        "",
+        "Each rule's documentation is the scanner's (`slipstream rule SLP201` prints it; "
+        "[scan.md](scan.md#rules) has every rule), followed by what the run-time detector "
+        "counts for it.",
+    ]
+    text = "\n".join(parts) + "\n"
+    for r in runtime:
+        counted = f"## At run time\nFires when {RUNTIME[r.code]} (see [Gates](#gates)).\n"
+        text += "\n" + _nest(f"{r.doc()}\n{counted}", 3)
+    return text
+
+
+def rules_markdown(page: str = "scan") -> str:
+    """The generated rules part of ``docs/<page>.md``.
+
+    ``"scan"``: a table of every rule, then each rule's :meth:`Rule.doc` with its headings
+    nested under ``## Rules``. ``"detect"``: the same for the rules in :data:`RUNTIME`, with
+    what the run-time detector counts for each.
+
+    Raises:
+        ValueError: ``page`` is not one of :data:`PAGES`.
+    """
+    _page(page)
+    if page == "detect":
+        return _runtime_markdown()
     parts = [
         "| Code | Name | Severity | What it finds | Fix |",
         "|---|---|---|---|---|",
@@ -80,24 +152,28 @@ def rules_markdown() -> str:
     return text
 
 
-def update_docs(text: str) -> str:
-    """``text`` (the contents of ``docs/scan.md``) with the generated rules part replaced.
+def update_docs(text: str, page: str = "scan") -> str:
+    """``text`` (the contents of ``docs/<page>.md``) with the generated rules part, between
+    the page's begin marker and :data:`DOCS_END`, replaced by :func:`rules_markdown`.
 
     Raises:
-        ValueError: the begin or end marker is missing.
+        ValueError: ``page`` is unknown, or its begin marker or the end marker is missing.
     """
-    begin, end = text.find(DOCS_BEGIN), text.find(DOCS_END)
-    if begin < 0 or end < begin:
-        raise ValueError(f"the markers {DOCS_BEGIN!r} and {DOCS_END!r} must both be present")
-    head = text[: begin + len(DOCS_BEGIN)]
-    return f"{head}\n\n{rules_markdown()}\n{text[end:]}"
+    marker = _page(page)[1]
+    begin = text.find(marker)
+    end = text.find(DOCS_END, begin) if begin >= 0 else -1
+    if end < 0:
+        raise ValueError(f"the markers {marker!r} and {DOCS_END!r} must both be present")
+    head = text[: begin + len(marker)]
+    return f"{head}\n\n{rules_markdown(page)}\n{text[end:]}"
 
 
-def write_docs(path: str | os.PathLike[str]) -> bool:
-    """Regenerate the rules part of the Markdown file at ``path``; True if it changed."""
+def write_docs(path: str | os.PathLike[str], page: str = "scan") -> bool:
+    """Regenerate the rules part of the Markdown file at ``path`` (the page ``page``, one of
+    :data:`PAGES`); True if it changed. ``make docs`` runs it for every page."""
     target = Path(path)
     current = target.read_text(encoding="utf-8")
-    updated = update_docs(current)
+    updated = update_docs(current, page)
     if updated != current:
         target.write_text(updated, encoding="utf-8")
     return updated != current
