@@ -202,9 +202,7 @@ class Watch:
                 into.total_s += entry.total_s
                 into.timed += entry.timed
         self._slow = [
-            dataclasses.replace(q, path=site[0], line=site[1])
-            if (q.path, q.line) == old[:2]
-            else q
+            dataclasses.replace(q, path=site[0], line=site[1]) if (q.path, q.line) == old[:2] else q
             for q in self._slow
         ]
 

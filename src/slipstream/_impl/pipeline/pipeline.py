@@ -44,11 +44,12 @@ from ..clients.registry import Registry, default_registry
 from ..core.checks import check_callable, check_int, check_seconds
 from ..core.resource import AsyncResource
 from ..db.sinks import lifecycle_of
+from ..detect.scope import Watch
 from ..observe.monitor import Monitor
 from ..observe.monitor import monitor as default_monitor
 from .checkpoint import Checkpoint, RunStatus
 from .plan import estimate
-from .report import PipelineProgress, Plan, RunReport
+from .report import PipelineProgress, Plan, RunReport, StageReport
 from .run import Run, RunSpec
 from .stage import Item, Stage
 
@@ -122,6 +123,13 @@ class Pipeline(AsyncResource, Generic[T]):
         registry: where stage setups get clients (its creations are reported).
         monitor: per-stage call latencies are recorded as ``"{name}.{stage}"``.
         name: the pipeline's name (metrics, progress bar).
+        detect: count the statements sent through instrumented drivers (``ss.instrument``):
+            the run is a query scope and each local stage's calls one inside it, so the report
+            has each stage's queries per item and N+1 findings, and ``plan`` prices them.
+            True: the production gates of ``ss.watch`` (``min_repeats=5``,
+            ``min_total_s=0.05``); an ``ss.watch(...)`` (not entered; its ``min_repeats``,
+            ``min_total_s`` and ``record_to`` are read, a ``record_to`` file gets the run's
+            findings at its end); False: count nothing.
     """
 
     def __init__(
@@ -139,6 +147,7 @@ class Pipeline(AsyncResource, Generic[T]):
         registry: Registry | None = None,
         monitor: Monitor | None = None,
         name: str = "pipeline",
+        detect: Watch | bool = True,
     ) -> None:
         if isinstance(stages, Stage | str) or not isinstance(stages, Iterable):
             raise TypeError(f"'stages' must be a sequence of ss.Stage, got {stages!r}")
@@ -161,6 +170,13 @@ class Pipeline(AsyncResource, Generic[T]):
         max_wait_s = check_seconds("max_wait_s", max_wait_s)
         if not isinstance(name, str) or not name:
             raise ValueError(f"'name' must be a non-empty string, got {name!r}")
+        if detect is True:
+            detect = Watch(min_repeats=5, min_total_s=0.05, slow_s=1.0, record_to=None)
+        elif detect is not False and not isinstance(detect, Watch):
+            raise TypeError(
+                f"'detect' must be True, False or an ss.watch(...) with its gates, got "
+                f"{type(detect).__name__}"
+            )
         if isinstance(checkpoint, str):
             checkpoint = Checkpoint(checkpoint)
         if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
@@ -180,8 +196,10 @@ class Pipeline(AsyncResource, Generic[T]):
         self.registry = registry or default_registry()
         self.monitor = monitor or default_monitor
         self.name = name
+        self.detect: Watch | None = None if detect is False else detect
         self._pause: _PauseSwitch | None = None  # the switch of the run in progress, if any
         self._measured: dict[str, float] = {}  # stage -> mean seconds per call, last run
+        self._queried: dict[str, StageReport] = {}  # stage -> its last measured queries
 
     def __repr__(self) -> str:
         stages = " -> ".join(s.name for s in self.stages)
@@ -207,10 +225,14 @@ class Pipeline(AsyncResource, Generic[T]):
         second; the slowest sets the pace, and the others add one latency each to fill the
         pipe. The advice names the concurrency that lets each stage keep up with the
         bottleneck (or saturate its rate limit).
+
+        After a run that measured statements (``detect``), each stage's ``queries_per_item``
+        gives the queries ``n_items`` would make, and a stage making one or more per item is
+        named in the advice with its finding and the rule's fix.
         """
         if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
             raise ValueError(f"'n_items' must be an int >= 0, got {n_items!r}")
-        return estimate(self.stages, n_items, latency_s or {}, self._measured)
+        return estimate(self.stages, n_items, latency_s or {}, self._measured, self._queried)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -266,6 +288,7 @@ class Pipeline(AsyncResource, Generic[T]):
             on_progress=on_progress,
             progress=progress,
             on_signal=self.pause if handle_signals else None,
+            detect=self.detect,
         )
         switch = self._pause = _PauseSwitch()
         try:
@@ -276,6 +299,8 @@ class Pipeline(AsyncResource, Generic[T]):
         for stage in report.stages:
             if stage.calls:
                 self._measured[stage.name] = stage.mean_s
+            if stage.queries_per_item is not None:
+                self._queried[stage.name] = stage
         return report
 
     async def aclose(self) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, final
 
+from ..detect.detectors import QueryFinding
 from .checkpoint import FailedItem, RunState
 
 __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
@@ -15,6 +16,10 @@ __all__ = ["PipelineProgress", "Plan", "RunReport", "StagePlan", "StageReport"]
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StagePlan:
+    """One stage in a ``Plan``: what it sustains, how long it is busy, the concurrency that
+    keeps up, and (after a run that measured them) its queries per item and the queries
+    ``n_items`` would make (None when not measured)."""
+
     name: str
     latency_s: float
     concurrency: int
@@ -22,6 +27,8 @@ class StagePlan:
     throughput_per_s: float
     busy_s: float
     suggested_concurrency: int
+    queries_per_item: float | None = None
+    queries: int | None = None
 
 
 @final
@@ -34,16 +41,22 @@ class Plan:
     bottleneck: str
     stages: tuple[StagePlan, ...]
     advice: tuple[str, ...]
+    queries: int | None = None  # predicted over the stages the last run measured
 
     def __str__(self) -> str:
+        queries = "" if self.queries is None else f", {self.queries:,} queries"
         lines = [
-            f"{self.n_items} items: about {self.makespan_s:.2f} s, bottleneck {self.bottleneck!r}"
+            f"{self.n_items} items: about {self.makespan_s:.2f} s, bottleneck "
+            f"{self.bottleneck!r}{queries}"
         ]
         for s in self.stages:
             rate = f", rate {s.rate_per_s:g}/s" if s.rate_per_s else ""
+            per_item = (
+                "" if s.queries_per_item is None else f", {s.queries_per_item:.2f} queries/item"
+            )
             lines.append(
                 f"  {s.name}: {s.latency_s * 1000:.1f} ms x {s.concurrency} in flight{rate} -> "
-                f"{s.throughput_per_s:.1f}/s"
+                f"{s.throughput_per_s:.1f}/s{per_item}"
             )
         lines.extend(f"  advice: {a}" for a in self.advice)
         return "\n".join(lines)
@@ -52,6 +65,19 @@ class Plan:
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageReport:
+    """One stage's part of a run: its outcomes and call latencies, and the statements its
+    calls sent through instrumented drivers (``ss.instrument``), helpers and tasks they
+    started included.
+
+    ``queries_per_item`` is ``queries`` over the items that reached the stage (ok, failed and
+    skipped), None when not measured: nothing was ever instrumented in this process, the
+    stage runs on a remote runner (Dask), ``Pipeline(detect=False)``, or no item reached it.
+    ``findings`` are the N+1 patterns in the stage's statements with the run's gates
+    (``Pipeline(detect=...)``): a query line repeated once per item across the calls (a
+    finding's ``count`` near the items: batch the lookups across items) or a loop inside each
+    call (``count`` above the items).
+    """
+
     name: str
     ok: int
     failed: int
@@ -61,6 +87,10 @@ class StageReport:
     mean_s: float
     p50_s: float
     p95_s: float
+    queries: int = 0
+    queries_per_item: float | None = None
+    db_s: float = 0.0
+    findings: tuple[QueryFinding, ...] = ()
 
 
 @final
@@ -91,6 +121,10 @@ class RunReport:
     ``failures`` holds the first 100 failures as ``FailedItem(key, stage, error, detail)``,
     ``error`` as ``describe_error`` writes it (the exception, its notes, its causes), the same
     records the checkpoint keeps.
+
+    ``queries`` and ``db_s`` total every statement the run sent through instrumented drivers
+    (the stages', the source's, the sink's, the row builder's); ``findings`` are the N+1
+    patterns in all of them, one per call site (a stage's own are in its ``StageReport``).
     """
 
     run_id: str
@@ -109,6 +143,9 @@ class RunReport:
     client_creations: int
     retries: int
     failures: tuple[FailedItem, ...] = ()  # the first 100
+    queries: int = 0
+    db_s: float = 0.0
+    findings: tuple[QueryFinding, ...] = ()
 
     @property
     def db_round_trips(self) -> int:
@@ -130,11 +167,20 @@ class RunReport:
         """The one-line totals under the table (also without rich)."""
         ratio = self.ratio_to_ideal
         ideal = "ideal n/a" if ratio is None else f"ideal {self.ideal_s:.2f} s ({ratio:.2f}x)"
-        return (
+        line = (
             f"ok {self.ok}, failed {self.failed}, skipped {self.skipped}, already done "
             f"{self.already_done}; {self.client_creations} client creations, "
             f"{self.db_round_trips} database round trips; {ideal}"
         )
+        measured = [s for s in self.stages if s.queries_per_item is not None]
+        if measured or self.queries:
+            line += f"; {self.queries} queries ({self.db_s * 1000:.1f} ms in the database)"
+            if measured:
+                per_item = ", ".join(f"{s.name} {s.queries_per_item:.2f}" for s in measured)
+                line += f", per item: {per_item}"
+            if self.findings:
+                line += f", {len(self.findings)} N+1 finding(s)"
+        return line
 
     def render(self) -> Any:
         """A rich table of the run, and its first failures (needs the ``rich`` extra)."""
@@ -143,10 +189,14 @@ class RunReport:
         from rich.text import Text
 
         table = Table(title=f"run {self.run_id}: {self.state} in {self.elapsed_s:.2f} s")
-        for col in ("stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"):
+        columns = ["stage", "ok", "failed", "skipped", "calls", "retries", "p50 ms", "p95 ms"]
+        queried = any(s.queries_per_item is not None for s in self.stages)
+        if queried:  # a run that measured no statement keeps the table it always had
+            columns.append("queries/item")
+        for col in columns:
             table.add_column(col, justify="left" if col == "stage" else "right")
         for s in self.stages:
-            table.add_row(
+            cells = [
                 s.name,
                 str(s.ok),
                 str(s.failed),
@@ -155,11 +205,15 @@ class RunReport:
                 str(s.retries),
                 f"{s.p50_s * 1000:.1f}",
                 f"{s.p95_s * 1000:.1f}",
-            )
+            ]
+            if queried:
+                per_item = s.queries_per_item
+                cells.append("-" if per_item is None else f"{per_item:.2f}")
+            table.add_row(*cells)
         table.caption = self.summary()
-        if not self.failures:
-            return table
-        shown = [Text(str(f)) for f in self.failures[:10]]
-        if self.failed > len(shown):
-            shown.append(Text(f"... and {self.failed - len(shown)} more failure(s)"))
-        return Group(table, *shown)
+        shown = [Text(str(f)) for f in self.findings[:10]]
+        failures = [Text(str(f)) for f in self.failures[:10]]
+        if failures and self.failed > len(failures):
+            failures.append(Text(f"... and {self.failed - len(failures)} more failure(s)"))
+        shown.extend(failures)
+        return Group(table, *shown) if shown else table

@@ -6,6 +6,8 @@ go through the stages (``steps.flow_through``), get their row (``row=``) and rea
 ``BatchWriter`` whose flush writes the sink and only then marks them done (``Ledger``). It
 reads nothing but the spec, and ``is_paused()`` (the owner's pause switch) before each item.
 Time is read on the clock seam (``core.clock.now``), so a virtual-clock test is exact.
+With ``spec.detect``, the run is a query scope (``ss.watch``) and each local stage a scope
+inside it, set per call (``steps``): the report has the statements of each and their N+1s.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..db.batching import default_retry
 from ..db.sinks import call_hook, lifecycle_of
 from ..db.sinks.lifecycle import set_up as set_up_sink
 from ..db.writer import BatchWriter, takes_batch_id
+from ..detect.scope import Watch
 from ..loop.offload import offload
 from ..observe.monitor import Monitor
 from .checkpoint import Checkpoint, RunState, describe_error
@@ -32,7 +35,7 @@ from .ledger import Ledger
 from .plan import ideal_s
 from .report import PipelineProgress, RunReport
 from .stage import Item, Stage, _is_async, _maybe_await
-from .steps import Env, StageState, flow_through, set_up
+from .steps import Env, flow_through, set_up, stage_states
 
 __all__ = ["Run", "RunSpec"]
 
@@ -58,6 +61,7 @@ class RunSpec:
     on_progress: Callable[[PipelineProgress], Any] | None = None
     progress: bool = False
     on_signal: Callable[[], None] | None = None  # SIGINT and SIGTERM call it (a pause)
+    detect: Watch | None = None  # the gates (and record_to) of the run's query scopes
 
 
 class Run:
@@ -68,7 +72,7 @@ class Run:
         self.is_paused = is_paused
         self.started = now()
         self.creations_before = _creations(spec.registry)
-        self.states = [StageState(s) for s in spec.stages]
+        self.watch, self.states = stage_states(spec.stages, spec.detect)
         self.ledger = Ledger(
             spec.run_id, spec.checkpoint, spec.batch_size, spec.on_progress, self.started
         )
@@ -88,6 +92,14 @@ class Run:
     # -- the run's life ----------------------------------------------------------------------
 
     async def __call__(self) -> RunReport:
+        if self.watch is None:
+            return await self._whole()
+        # the run's scope: what the source, the sink and the row builder send counts here (and
+        # in a scope around the run), each stage's calls also in the stage's (set per call)
+        async with self.watch:
+            return await self._whole()
+
+    async def _whole(self) -> RunReport:
         spec, cp = self.spec, self.spec.checkpoint
         if cp is not None:
             await cp.open()
@@ -172,6 +184,8 @@ class Run:
             raise self.source_error
         if ledger.callback_error is not None:
             raise ledger.callback_error
+        if self.watch is not None:
+            await asyncio.sleep(0)  # asyncpg's last query records arrive in this loop turn
         return self._report(state)
 
     async def _execute(self) -> None:
@@ -196,6 +210,7 @@ class Run:
 
     def _report(self, state: RunState) -> RunReport:
         spec, cp, ledger, states = self.spec, self.spec.checkpoint, self.ledger, self.states
+        seen = self.watch.snapshot() if self.watch is not None else None
         return RunReport(
             run_id=spec.run_id,
             state=state,
@@ -213,6 +228,9 @@ class Run:
             client_creations=_creations(spec.registry) - self.creations_before,
             retries=sum(st.retries for st in states),
             failures=tuple(ledger.failures),
+            queries=seen.queries if seen is not None else 0,
+            db_s=seen.db_s if seen is not None else 0.0,
+            findings=seen.findings if seen is not None else (),
         )
 
     # -- the items ---------------------------------------------------------------------------

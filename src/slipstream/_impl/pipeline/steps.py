@@ -5,6 +5,12 @@ streams' bounded buffers. What a stage passes on is an ``_Env``: the item's iden
 new value; what it does not (a ``Skip``, a failure) is handed to ``record`` with the stage's
 name. Every call is timed on the clock seam (``core.clock.now``, resolved once per stage to
 the running loop's ``time``), so a virtual-clock test measures exact latencies.
+
+A local stage with a query scope (``StageState.watch``) counts the statements its calls send:
+each call sets the detect scope (``CURRENT``) to the stage's for its duration (one context
+variable set and reset, about 0.1 us, and skipped while nothing was ever instrumented), so
+helpers, threads (``offload`` copies the context) and tasks the call starts count toward the
+stage, and the source's reads, which run in a stage's worker between calls, do not.
 """
 
 from __future__ import annotations
@@ -12,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import PipelineError, Skip
+from ..detect import scope as _scope
+from ..detect.scope import CURRENT, Watch
 from ..flow.map import stream
 from ..flow.options import resolve_limiter
 from ..flow.rate import Limiter, Rate
@@ -27,7 +37,7 @@ from .ledger import Mark
 from .report import StageReport
 from .stage import Item, Stage, _current, _is_async, _maybe_await, _NotSkip, _Shared
 
-__all__ = ["Env", "Record", "StageState", "flow_through", "set_up"]
+__all__ = ["Env", "Record", "StageState", "flow_through", "set_up", "stage_states"]
 
 # Where an item a stage did not pass on goes: ``record(status, key, stage name, error)``.
 Record = Callable[[Mark, str, str, BaseException], Awaitable[None]]
@@ -57,6 +67,7 @@ class StageState:
     failed: int = 0
     skipped: int = 0
     retries: int = 0
+    watch: Watch | None = None  # the stage's query scope (None: not measured)
 
     def report(self) -> StageReport:
         h = self.hist
@@ -65,6 +76,8 @@ class StageState:
             mean, p50, p95 = summary.mean, summary.p50, summary.p95
         else:
             mean = p50 = p95 = 0.0
+        seen = self.watch.snapshot() if self.watch is not None and _scope.INSTRUMENTED else None
+        items = self.ok + self.failed + self.skipped
         return StageReport(
             name=self.stage.name,
             ok=self.ok,
@@ -75,6 +88,10 @@ class StageState:
             mean_s=mean,
             p50_s=p50,
             p95_s=p95,
+            queries=seen.queries if seen is not None else 0,
+            queries_per_item=seen.queries / items if seen is not None and items else None,
+            db_s=seen.db_s if seen is not None else 0.0,
+            findings=seen.findings if seen is not None else (),
         )
 
     async def settle(self, env: Env, error: BaseException, record: Record) -> None:
@@ -208,13 +225,19 @@ def _call(st: StageState, metric: str, monitor: Monitor) -> Callable[[Env], Awai
             st.hist.add(elapsed)
             monitor.record(metric, elapsed, error)
 
+    watch = st.watch
     if stage.cache is None:
 
         async def call(env: Env) -> Any:
             token = _current.set(env.item)
+            # the stage's query scope for this call (and what it starts); while nothing was
+            # ever instrumented no hook can record, so no scope is set
+            scoped = CURRENT.set(watch) if watch is not None and _scope.INSTRUMENTED else None
             try:
                 return await invoke(env.value)
             finally:
+                if scoped is not None:
+                    CURRENT.reset(scoped)
                 _current.reset(token)
 
         return call
@@ -224,11 +247,14 @@ def _call(st: StageState, metric: str, monitor: Monitor) -> Callable[[Env], Awai
     async def cached_call(env: Env) -> Any:
         k = cache_key(env.value) if cache_key is not None else env.value
         # the load runs in a task that copies this context: the marker, not this item,
-        # is what the shared computation sees
+        # is what the shared computation sees (and the stage's query scope, as in call)
         token = _current.set(shared)
+        scoped = CURRENT.set(watch) if watch is not None and _scope.INSTRUMENTED else None
         try:
             return await cache.get_or_load(k, lambda: load(env.value))
         finally:
+            if scoped is not None:
+                CURRENT.reset(scoped)
             _current.reset(token)
 
     return cached_call
@@ -256,6 +282,38 @@ def _rated(
         return result
 
     return load
+
+
+def stage_states(
+    stages: Sequence[Stage], gates: Watch | None
+) -> tuple[Watch | None, list[StageState]]:
+    """One run's stage states and its query scope: with ``gates`` (``Pipeline(detect=...)``),
+    a scope for the run with its gates and ``record_to``, and one inside it per local stage (a
+    runner's stage runs elsewhere: its statements are not seen here)."""
+    if gates is None:
+        return None, [StageState(s) for s in stages]
+    run = Watch(
+        min_repeats=gates.min_repeats,
+        min_total_s=gates.min_total_s,
+        slow_s=math.inf,  # slow statements are not kept: a long run would keep them all
+        record_to=gates.record_to,
+    )
+    return run, [
+        StageState(s, watch=run.inner(_site_of(s.fn)) if s.runner is None else None) for s in stages
+    ]
+
+
+def _site_of(fn: Any) -> tuple[str, int, str]:
+    """Where ``fn`` is defined (file, first line, qualified name): the call site a stage's
+    scope gives the statements whose driver names none (asyncpg)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None)
+    if code is None:  # an object with a __call__ method
+        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)  # noqa: B004
+    if code is None:
+        return ("<unknown>", 0, getattr(fn, "__qualname__", type(fn).__qualname__))
+    return (code.co_filename, code.co_firstlineno, code.co_qualname)
 
 
 def _remote_payload(env: Env) -> tuple[Item, Any]:
