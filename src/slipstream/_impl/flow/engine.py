@@ -256,12 +256,15 @@ class Engine(RunOptions[T, R]):
                     weight = self._weight(item) if self._weight is not None else 1.0
                     waited = await limiter.acquire(weight)
                     self._rate_wait_s += waited  # after the await: no lost update
-                ticket = breaker.admit() if breaker is not None else 0
-            except CircuitOpen as exc:
+                ticket = breaker.try_admit() if breaker is not None else 0
+            except CircuitOpen as exc:  # a limiter that guards its backend with a breaker
                 self._rejected += 1
                 return Outcome(item, index, None, exc, attempts, time() - start)
             except Exception as exc:  # a bad weight, a limiter backend that is down
                 return Outcome(item, index, None, exc, attempts, time() - start)
+            if isinstance(ticket, CircuitOpen):  # refused: returned, not raised
+                self._rejected += 1
+                return Outcome(item, index, None, ticket, attempts, time() - start)
             attempts += 1
             deadline = None
             try:
