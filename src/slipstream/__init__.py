@@ -33,6 +33,7 @@ from ._impl.core.errors import PipelineError as PipelineError
 from ._impl.core.errors import PollTimeout as PollTimeout
 from ._impl.core.errors import RegistryClosed as RegistryClosed
 from ._impl.core.errors import RemoteError as RemoteError
+from ._impl.core.errors import RowsRejected as RowsRejected
 from ._impl.core.errors import Skip as Skip
 from ._impl.core.errors import SlipstreamError as SlipstreamError
 from ._impl.core.errors import TaskSetFull as TaskSetFull
@@ -60,6 +61,7 @@ from ._impl.db.writer import is_connection_error as is_connection_error
 from ._impl.detect.detectors import QueryFinding as QueryFinding
 from ._impl.detect.detectors import SlowQuery as SlowQuery
 from ._impl.detect.detectors import WatchReport as WatchReport
+from ._impl.detect.mongowatch import mongo_listener as mongo_listener
 from ._impl.detect.scope import Watch as Watch
 from ._impl.detect.watchers import instrument as instrument
 from ._impl.detect.watchers import watch as watch
@@ -192,6 +194,7 @@ __all__ = [
     "Results",
     "Retry",
     "RetryBudget",
+    "RowsRejected",
     "RunReport",
     "RunState",
     "RunStatus",
@@ -223,6 +226,7 @@ __all__ = [
     "is_connection_error",
     "is_transient",
     "map",
+    "mongo_listener",
     "monitor",
     "nonblocking",
     "offload",

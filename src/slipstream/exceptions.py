@@ -12,6 +12,7 @@ from ._impl.core.errors import PipelineError as PipelineError
 from ._impl.core.errors import PollTimeout as PollTimeout
 from ._impl.core.errors import RegistryClosed as RegistryClosed
 from ._impl.core.errors import RemoteError as RemoteError
+from ._impl.core.errors import RowsRejected as RowsRejected
 from ._impl.core.errors import Skip as Skip
 from ._impl.core.errors import SlipstreamError as SlipstreamError
 from ._impl.core.errors import TaskSetFull as TaskSetFull
@@ -34,6 +35,7 @@ __all__ = [
     "PollTimeout",
     "RegistryClosed",
     "RemoteError",
+    "RowsRejected",
     "SequentialLoadWarning",
     "Skip",
     "SlipstreamError",

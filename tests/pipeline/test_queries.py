@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +40,7 @@ def shown(path: str) -> str:
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     """A SQLite file with users 0..N-1, instrumented (its trace callback is the watcher's)."""
-    conn = sqlite3.connect(tmp_path / "app.db", check_same_thread=False)
+    conn = sqlite3.connect(tmp_path / "app.db")
     conn.execute("create table users (id integer primary key, name text)")
     conn.execute("create table out (id integer primary key, name text)")
     conn.executemany("insert into users values (?, ?)", [(i, f"u{i}") for i in range(N)])
@@ -95,14 +96,22 @@ class TestQueriesPerItem:
         assert [(line_of("three"), 3 * N)] == [(f.line, f.count) for f in stage.findings]
 
     def test_a_sync_stage_counts_its_statements_in_its_thread(
-        self, db: sqlite3.Connection, vrun: Run[ss.RunReport]
+        self, db: sqlite3.Connection, tmp_path: Path, arun: Run[ss.RunReport]
     ) -> None:
-        """A sync stage runs in the thread pool with the call's context: still 1.0 per item."""
+        """A sync stage runs in the thread pool with the call's context: still 1.0 per item.
+        One connection per worker thread, each instrumented in its thread (a watched sqlite3
+        connection shared by threads would deadlock CPython: ``instrument`` refuses one)."""
+        local = threading.local()  # its connections close with their threads' locals
 
         def lookup_sync(n: int) -> str:
-            return str(db.execute("select name from users where id = ?", (n,)).fetchone()[0])
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = sqlite3.connect(tmp_path / "app.db")
+                ss.instrument(conn)
+            return str(conn.execute("select name from users where id = ?", (n,)).fetchone()[0])
 
-        stage = vrun(ss.Pipeline(range(N), [ss.Stage(lookup_sync, concurrency=4)]).run()).stages[0]
+        run = ss.Pipeline(range(N), [ss.Stage(lookup_sync, concurrency=4)]).run()
+        stage = arun(run).stages[0]
         assert (N, 1.0) == (stage.queries, stage.queries_per_item)
 
     def test_a_batched_stage_is_one_query_per_batch(

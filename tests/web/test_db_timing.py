@@ -30,7 +30,7 @@ ORDERS = 6
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(tmp_path / "shop.db", check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "shop.db", isolation_level=None)
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER)")
     conn.executemany("INSERT INTO users VALUES (?, ?)", [(i, f"u{i}") for i in range(ORDERS)])

@@ -30,7 +30,7 @@ errors raised by user functions are carried as they are (never wrapped) inside o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,9 +49,11 @@ __all__ = [
     "PollTimeout",
     "RegistryClosed",
     "RemoteError",
+    "RowsRejected",
     "Skip",
     "SlipstreamError",
     "TaskSetFull",
+    "describe_shape",
 ]
 
 
@@ -164,6 +166,43 @@ class FlushFailed(SlipstreamError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.rows, None))
+
+
+class RowsRejected(SlipstreamError):
+    """A flush rejects the shape of the rows, not one bad row: the first and the last row of a
+    batch, written alone, each raised the same kind of shape error (``TypeError``, a DB-API
+    ``ProgrammingError`` / ``InterfaceError``...), and every row of the batch has their shape.
+    Bisecting would cost about four flushes a row and end with every row failed; the writer
+    stops at this batch instead, with nothing of it written. ``rows`` is the batch, ``error``
+    the first row's error (also ``__cause__``)."""
+
+    def __init__(self, rows: Sequence[Any], error: BaseException, sample: Any) -> None:
+        self.rows = list(rows)
+        self.error = error
+        self.sample = sample  # the first row, as the flush saw it
+        self.__cause__ = error
+        super().__init__(
+            f"the flush rejects rows shaped like these, not one bad row: the first and the last "
+            f"of a batch of {len(self.rows)}, written alone, each raised "
+            f"{type(error).__name__}: {error}; every row of the batch is {describe_shape(sample)}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.rows, self.error, self.sample))
+
+
+def describe_shape(row: Any) -> str:
+    """A row's shape in words: ``an int``, ``a tuple of 2 values (str, int)``,
+    ``a dict with keys 'id', 'name'``."""
+    name = type(row).__name__
+    if isinstance(row, Mapping):
+        keys = ", ".join(repr(k) for k in list(row)[:8]) + (", ..." if len(row) > 8 else "")
+        return f"a {name} with keys {keys}" if row else f"an empty {name}"
+    if isinstance(row, tuple | list):
+        types = ", ".join(type(v).__name__ for v in row[:8]) + (", ..." if len(row) > 8 else "")
+        return f"a {name} of {len(row)} value(s) ({types})"
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name}"
 
 
 class TaskSetFull(SlipstreamError):

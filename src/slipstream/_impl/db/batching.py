@@ -32,17 +32,25 @@ from __future__ import annotations
 import inspect
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, final
 
 from ..core.checks import check_callable, check_instance, check_int, check_seconds
 from ..core.clock import now as _now
-from ..core.errors import FlushFailed
+from ..core.errors import FlushFailed, RowsRejected
 from ..core.transient import CommitOutcomeUnknown, is_connection_error
 from ..flow.retry import Retry
 
-__all__ = ["BatchJob", "WriterCore", "WriterStatistics", "default_retry", "takes_batch_id"]
+__all__ = [
+    "BatchJob",
+    "WriterCore",
+    "WriterStatistics",
+    "default_retry",
+    "is_shape_error",
+    "shape_of",
+    "takes_batch_id",
+]
 
 R = TypeVar("R")
 # A batch whose deadline is this close is due. A loop fires a timer up to its clock resolution
@@ -105,7 +113,9 @@ class WriterCore(Generic[R]):
         "on_failed",
         "retries",
         "retry",
+        "row_of",
         "rows_written",
+        "stopped_by",
         "unwritten",
         "with_ids",
     )
@@ -135,6 +145,10 @@ class WriterCore(Generic[R]):
         self.in_doubt: dict[str, list[R]] = {}
         self.rows_written = self.flushes = self.retries = 0
         self.flush_s = 0.0
+        # what the flush sees of a buffered row (a pipeline buffers items, its flush their
+        # values): the shape a rejected batch is judged and described by
+        self.row_of: Callable[[R], Any] = _itself
+        self.stopped_by: BaseException | None = None  # the error the writer stopped on
 
     def push(self, row: R) -> bool:
         """Buffer ``row`` for the sync writer, which has no flusher to wake: True when a batch
@@ -185,6 +199,7 @@ class WriterCore(Generic[R]):
         ``unwritten``; the ``FlushFailed`` to raise carries them."""
         self.unwritten.extend(self.buffer)
         self.buffer.clear()
+        self.stopped_by = exc
         return self.flush_failed(exc)
 
     def flush_failed(self, exc: BaseException | None) -> FlushFailed:
@@ -215,7 +230,18 @@ class BatchJob(Generic[R]):
     under which batch id, and what a failure means. One batch id per part (the batch, then
     each half of a bisection), the same on every retry of that part."""
 
-    __slots__ = ("_attempts", "_core", "_doubt", "_start", "_t0", "_todo", "batch_id", "rows")
+    __slots__ = (
+        "_attempts",
+        "_core",
+        "_doubt",
+        "_probe",
+        "_probed",
+        "_start",
+        "_t0",
+        "_todo",
+        "batch_id",
+        "rows",
+    )
 
     def __init__(self, core: WriterCore[R], rows: list[R]) -> None:
         self._core = core
@@ -225,6 +251,10 @@ class BatchJob(Generic[R]):
         self._attempts = 0
         self._start = self._t0 = 0.0
         self._doubt = False  # an attempt of this part may have committed
+        # A batch whose first failure looks like code, not data: its first and last rows are
+        # written alone first (``_Probe``); None: no probe (yet), or it is over.
+        self._probe: _Probe[R] | None = None
+        self._probed = False  # once per batch: a bisection's parts are not probed again
 
     def next(self) -> bool:
         """True when a flush call is to be made, of ``rows`` with ``batch_id`` (a retry of the
@@ -245,6 +275,12 @@ class BatchJob(Generic[R]):
         core.flush_s += _perf_counter() - self._t0
         core.flushes += 1
         core.rows_written += len(self.rows)
+        probe = self._probe
+        if probe is not None and len(self.rows) == 1 and self.rows[0] is probe.pending[0]:
+            # a probe row went in: the batch's rows are not all wrong; the held ones are bad
+            self._probe = None
+            for bad, error in probe.errors:
+                core.report_bad(bad, error)
         self.rows = []
 
     def failed(self, exc: Exception) -> float | None:
@@ -263,12 +299,45 @@ class BatchJob(Generic[R]):
             core.retries += 1
             return wait_s
         part, self.rows = self.rows, []
-        if len(part) > 1:
+        probe = self._probe
+        if probe is not None and len(part) == 1 and part[0] is probe.pending[0]:
+            self._probe_result(probe, part[0], exc)
+            return None
+        if len(part) > 2 and not self._probed and is_shape_error(exc):
+            # Not bisected yet: a batch every row of which is wrong the same way (a stage
+            # returning an int where the sink wants a row) would cost ~4 flushes a row. Its
+            # first and last rows go alone first; both rejected alike = the code (_probed).
+            self._probe, self._probed = _Probe(part), True
+            self._todo += [part[1:-1], [part[-1]], [part[0]]]
+        elif len(part) > 1:
             middle = len(part) // 2
             self._todo += [part[middle:], part[:middle]]
         else:
             core.report_bad(part[0], exc)
         return None
+
+    def _probe_result(self, probe: _Probe[R], row: R, exc: Exception) -> None:
+        """A probe row was rejected alone. The first: held (not reported yet), the last goes
+        next. Both, by the same kind of error, and every row of the batch has their shape: the
+        flush rejects the shape, so ``RowsRejected`` stops the writer with the batch unwritten.
+        Else the probe is over, and the held rows are reported as bad data."""
+        probe.pending.pop(0)
+        probe.errors.append((row, exc))
+        if probe.pending:
+            return
+        self._probe = None
+        row_of = self._core.row_of
+        (_, first_exc), (_, last_exc) = probe.errors
+        if (
+            type(first_exc) is type(last_exc)
+            and is_shape_error(last_exc)
+            and len({shape_of(row_of(r)) for r in probe.batch}) == 1
+        ):
+            self._todo = [probe.batch]  # all of it goes back to the buffer: nothing was written
+            raise RowsRejected(probe.batch, first_exc, row_of(probe.batch[0]))
+        for bad, error in probe.errors:
+            self._core.report_bad(bad, error)
+        return
 
     def stopped(self, exc: BaseException) -> None:
         """The writing stopped on ``exc`` (the policy gave up, or the task was cancelled or
@@ -286,3 +355,44 @@ class BatchJob(Generic[R]):
             core.oldest = _now()
         core.buffer[:0] = back
         self.rows, self._todo = [], []
+
+
+# The errors a flush raises when a row has the wrong shape for it (not a value the database
+# refuses): Python's own, and the DB-API's ProgrammingError / InterfaceError (a wrong number of
+# bindings, a type the driver cannot send), matched by name through the class's bases so that
+# every driver's counts (asyncpg's DataError is an InterfaceError; psycopg's is not).
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError)
+_SHAPE_NAMES = frozenset(("ProgrammingError", "InterfaceError"))
+
+
+def _itself(row: Any) -> Any:
+    return row
+
+
+def is_shape_error(exc: BaseException) -> bool:
+    """Does ``exc`` say a row has the wrong shape for the flush (code), not bad values (data)?"""
+    return isinstance(exc, _SHAPE_ERRORS) or any(
+        c.__name__ in _SHAPE_NAMES for c in type(exc).__mro__
+    )
+
+
+def shape_of(row: Any) -> tuple[Any, ...]:
+    """What a row looks like to a flush: its type, and for a mapping its keys and value types,
+    for a tuple or list its length and value types."""
+    if isinstance(row, Mapping):
+        return (type(row), tuple(row), tuple(type(v) for v in row.values()))
+    if isinstance(row, tuple | list):
+        return (type(row), len(row), tuple(type(v) for v in row))
+    return (type(row),)
+
+
+@final
+class _Probe(Generic[R]):
+    """A batch's first and last rows, written alone after its first failure, and how each went."""
+
+    __slots__ = ("batch", "errors", "pending")
+
+    def __init__(self, batch: list[R]) -> None:
+        self.batch = batch
+        self.pending = [batch[0], batch[-1]]  # in the order they are written
+        self.errors: list[tuple[R, Exception]] = []

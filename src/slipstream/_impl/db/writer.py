@@ -259,8 +259,8 @@ class BatchWriter(Generic[R]):
         """Write what is pending and stop. Rows that cannot be written end in ``unwritten``
         and ``FlushFailed`` is raised; nothing is dropped silently."""
         if self._task is None:
-            if self._core.unwritten:
-                raise self._core.flush_failed(None)
+            if self._core.unwritten:  # closed again (add() closed it): the same cause
+                raise self._core.flush_failed(None) from self._core.stopped_by
             return
         self._closing = True
         assert self._wake is not None

@@ -22,7 +22,14 @@ from typing import Any
 
 from ..clients.registry import Registry
 from ..core.clock import now
-from ..core.errors import CheckpointError, FlushFailed, InputError, PipelineError
+from ..core.errors import (
+    CheckpointError,
+    FlushFailed,
+    InputError,
+    PipelineError,
+    RowsRejected,
+    describe_shape,
+)
 from ..db.batching import default_retry
 from ..db.sinks import call_hook, lifecycle_of
 from ..db.sinks.lifecycle import set_up as set_up_sink
@@ -83,6 +90,7 @@ class Run:
         self.unwritten = 0
         self.source_obj: Any = None
         self.source_error: BaseException | None = None
+        self.sink_error: PipelineError | None = None  # the sink rejects the rows' shape
         sink = spec.sink
         self.sink_takes_id = sink is not None and takes_batch_id(sink)
         self.sink_async = sink is not None and _is_async(sink)
@@ -180,6 +188,8 @@ class Run:
                     "and a resumed run processes them again (the sink's upsert keeps one row each)"
                 ) from ledger.cp_error
             await cp.set_state(spec.run_id, state)
+        if self.sink_error is not None:
+            raise self.sink_error
         if self.source_error is not None:
             raise self.source_error
         if ledger.callback_error is not None:
@@ -251,6 +261,7 @@ class Run:
             max_pending=max(spec.batch_size * 4, 1000),
             on_failed=pending_bad.append,
         )
+        writer._core.row_of = _value  # the sink gets the items' values: judge those
         try:
             # aclosing: whatever ends the loop (a flush that gave up, a cancellation), the
             # stages' streams stop now, not when the generators are collected
@@ -267,6 +278,8 @@ class Run:
                         await self._bad_rows(pending_bad.pop(0))
         except FlushFailed as exc:
             self.unwritten = len(exc.rows)
+            if isinstance(exc.__cause__, RowsRejected):
+                self.sink_error = self._rejected(exc.__cause__)
         except InputError as exc:  # the source raised: what it gave is committed, then re-raise
             self.source_error = exc.__cause__ or exc
         finally:
@@ -274,6 +287,29 @@ class Run:
                 await self._bad_rows(pending_bad.pop(0))
             await ledger.commit_marks()
             await ledger.report_progress()
+
+    def _rejected(self, rejected: RowsRejected) -> PipelineError:
+        """The run's error when the sink rejects the shape of every row: what makes the rows
+        (the last stage, or ``row=``), what the sink got, and what a row should be."""
+        spec = self.spec
+        if spec.row is not None:
+            made = "the rows row= builds"
+        elif spec.stages:
+            made = f"what stage {spec.stages[-1].name!r} returns"
+        else:
+            made = "the source's items"
+        sink = getattr(spec.sink, "__qualname__", None) or repr(spec.sink)
+        error = PipelineError(
+            f"the sink {sink} rejects {made}: {describe_shape(rejected.sample)} per item. The "
+            f"first and the last of a batch of {len(rejected.rows)}, written alone, each raised "
+            f"{type(rejected.error).__name__}: {rejected.error}, and every item of the batch "
+            "has that shape: this is the code, not the data. A sink takes one row per item: a "
+            "mapping of its columns or a sequence in their order (return it from the last "
+            "stage, or build it with row=). The run stopped at that batch: none of it was "
+            "written, no item was marked failed, and a run after the fix processes them."
+        )
+        error.__cause__ = rejected.error
+        return error
 
     async def _source(self) -> AsyncGenerator[Env, None]:
         src = self.spec.source
@@ -335,6 +371,10 @@ class Run:
     async def _bad_rows(self, rows: list[tuple[Env, Exception]]) -> None:
         for env, exc in rows:
             await self.ledger.record("failed", env.key, "sink", exc)
+
+
+def _value(env: Env) -> Any:
+    return env.value
 
 
 async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
