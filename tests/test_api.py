@@ -28,8 +28,8 @@ LOCKED = {
     "slipstream.exceptions": [
         "CheckpointError", "CircuitOpen", "CommitOutcomeUnknown", "ConfigError", "FailedItems",
         "FlushFailed", "InputError", "ItemCancelled", "NotReady", "PipelineError", "PollTimeout",
-        "RegistryClosed", "RemoteError", "SequentialLoadWarning", "Skip", "SlipstreamError",
-        "TaskSetFull",
+        "RegistryClosed", "RemoteError", "RowsRejected", "SequentialLoadWarning", "Skip",
+        "SlipstreamError", "TaskSetFull",
     ],
     "slipstream.testing": [
         "FakeClock", "VirtualClockLoop", "loop_never_blocked", "no_waits", "run", "set_testing",

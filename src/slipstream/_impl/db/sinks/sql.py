@@ -98,11 +98,11 @@ def record(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
         return tuple(row[c] for c in columns)  # a missing column is this row's KeyError
     values = tuple(row)
     if len(values) != len(columns):
-        raise WrongRowLength(f"row {row!r} has {len(values)} values for {len(columns)} columns")
+        raise _WrongRowLength(f"row {row!r} has {len(values)} values for {len(columns)} columns")
     return values
 
 
-class WrongRowLength(ValueError, TypeError):
+class _WrongRowLength(ValueError, TypeError):
     """A row with another number of values than the sink has columns: a ``ValueError`` as it
     always was, and a ``TypeError`` so that the writers see a shape error (a batch of rows all
     that long stops the run instead of being bisected row by row)."""
