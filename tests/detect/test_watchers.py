@@ -113,6 +113,30 @@ class TestSqlite:
             ss.watch(min_total_s=-1.0)
 
 
+class TestSqliteThreads:
+    def test_a_connection_other_threads_may_use_is_refused(self) -> None:
+        """``check_same_thread=False``: a trace callback on a connection two threads share
+        deadlocks CPython's sqlite3 (measured: 4 threads x 20,000 SELECTs hang; without the
+        callback they finish in 2 s), so ``instrument`` refuses, saying why and what to do."""
+        shared = sqlite3.connect(":memory:", check_same_thread=False)
+        try:
+            with pytest.raises(ValueError, match=r"check_same_thread=False.*deadlocks"):
+                ss.instrument(shared)
+        finally:
+            shared.close()
+
+    def test_a_one_thread_connection_is_watched(self) -> None:
+        """The default connection (one thread) is hooked as before."""
+        conn = sqlite3.connect(":memory:")
+        try:
+            with ss.watch(conn, min_repeats=2) as w:
+                conn.execute("select 1")
+            assert w.report is not None
+            assert w.report.queries == 1
+        finally:
+            conn.close()
+
+
 class TestSqlAlchemy:
     def test_sync_engine_times_statements_and_finds_the_loop(self, tmp_path: Path) -> None:
         """A sync engine's per-id SELECT is SLP201 at the loop's line, with durations."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 from typing import Any
 
 from .httpwatch import instrument_httpx, is_httpx_client
@@ -60,6 +61,25 @@ def _instrument_asyncpg(conn: Any) -> None:
     conn.add_query_logger(_asyncpg_logged)
 
 
+def _usable_from_other_threads(conn: sqlite3.Connection) -> bool:
+    """Was ``conn`` opened with ``check_same_thread=False``? (Python does not say: another
+    thread asks it for a cursor, which only such a connection gives.)"""
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            conn.cursor().close()
+        except sqlite3.ProgrammingError:
+            answer.append(False)  # this thread may not use it (or it is closed)
+        else:
+            answer.append(True)
+
+    thread = threading.Thread(target=probe, name="slipstream-sqlite-probe")
+    thread.start()
+    thread.join()
+    return answer == [True]
+
+
 def _is_asyncpg(target: object) -> bool:
     asyncpg = sys.modules.get("asyncpg")
     if asyncpg is None:
@@ -82,11 +102,21 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
 
     Raises:
         TypeError: ``target`` is none of these, or ``core_commits`` is not a bool.
+        ValueError: a ``sqlite3.Connection`` opened with ``check_same_thread=False``.
     """
     if not isinstance(core_commits, bool):
         raise TypeError(f"core_commits must be a bool, got {type(core_commits).__name__}")
     mark_instrumented()  # a refused target below sets it too: harmless (scopes open, see nothing)
     if isinstance(target, sqlite3.Connection):
+        if _usable_from_other_threads(target):
+            raise ValueError(
+                "cannot watch a sqlite3 connection that other threads may use "
+                "(check_same_thread=False): with a trace callback, CPython's sqlite3 deadlocks "
+                "when two threads share it (one waits for the GIL inside the callback while "
+                "holding the connection's lock, the other holds the GIL waiting for that lock). "
+                "Open it with check_same_thread=True (one thread), or open one connection per "
+                "thread and instrument each in its thread"
+            )
         target.set_trace_callback(_sqlite_trace)
         return
     engine = sqlalchemy_engine(target)
