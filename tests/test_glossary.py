@@ -37,6 +37,7 @@ NOT_DURATIONS = {
     "multiplier", "n", "p50", "p95", "p99", "per_minute", "per_second", "q", "ratio",
     "relative_error", "total", "units", "value", "weight", "clock", "hook",
     "created", "updated", "heartbeat",  # RunStatus: wall-clock timestamps
+    "queries_per_item",  # StagePlan / StageReport: statements per item
 }  # fmt: skip
 UNIT_SUFFIXES = ("_s", "_per_s", "seconds")
 
