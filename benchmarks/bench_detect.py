@@ -14,9 +14,13 @@ statement):
                                  (add_query_logger), interleaved; pg_overhead_pct is the
                                  wall-clock difference (noisy on a shared machine), and
                                  pg_logger_us_per_stmt our logger callback alone
+  psycopg_bare / psycopg_watch   psycopg 3 "SELECT 1" round trips (conn.execute) to 127.0.0.1
+                                 on one connection: its own cursor / the watching cursor in a
+                                 scope, interleaved; psycopg_us_per_stmt is the difference in
+                                 the caller's CPU time (the server's answer time is noise)
 
 Figures (last line, JSON): watch_us_per_stmt (sqlite3 raw overhead), sa_watch_us_per_stmt,
-sentry_us_per_stmt (SQLAlchemy overhead of sentry-sdk), pg_overhead_pct.
+sentry_us_per_stmt (SQLAlchemy overhead of sentry-sdk), pg_overhead_pct, psycopg_us_per_stmt.
 
 Run: python benchmarks/bench_detect.py --quick
 """
@@ -147,6 +151,45 @@ def pg_figures(n: int, repeats: int) -> dict[str, float]:
     return asyncio.run(main())
 
 
+def psycopg_figures(n: int, repeats: int) -> dict[str, float]:
+    """One connection, its own cursor and the watching one in turn (the same server process
+    answers both); per statement, the wall clock and this thread's CPU time, which leaves
+    out the wait for the server: the watcher's cost is CPU in the caller."""
+    import psycopg
+
+    conn = psycopg.connect(PG_URL, autocommit=True)
+    own = conn.cursor_factory
+    ss.instrument(conn)
+    watching = conn.cursor_factory
+
+    def loop(k: int) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        for _ in range(k):
+            conn.execute("SELECT 1")  # noqa: SLP201 - one round trip per call, measured
+        return (time.perf_counter() - t0) / k * 1e6, (time.thread_time() - c0) / k * 1e6
+
+    loop(200)
+    bare: list[tuple[float, float]] = []
+    watch: list[tuple[float, float]] = []
+    for _ in range(repeats * 3):  # interleaved: the machine's drift hits both alike
+        conn.cursor_factory = own
+        bare.append(loop(n))
+        conn.cursor_factory = watching
+        with ss.watch():
+            watch.append(loop(n))
+    conn.close()
+    b, w = (statistics.median(x[0] for x in r) for r in (bare, watch))
+    bc, wc = (statistics.median(x[1] for x in r) for r in (bare, watch))
+    return {
+        "psycopg_bare_us": b,
+        "psycopg_watch_us": w,
+        "psycopg_bare_cpu_us": bc,
+        "psycopg_watch_cpu_us": wc,
+        "psycopg_us_per_stmt": wc - bc,
+        "psycopg_overhead_pct": (w - b) / b * 100,
+    }
+
+
 def main() -> None:
     args = parse_args(__doc__ or "")
     n = 20_000 if args.quick else 100_000
@@ -192,8 +235,9 @@ def main() -> None:
 
     if pg_up():
         figures.update(pg_figures(n // 20, repeats))
+        figures.update(psycopg_figures(n // 20, repeats))
     else:
-        figures["pg_overhead_pct"] = None
+        figures["pg_overhead_pct"] = figures["psycopg_us_per_stmt"] = None
     report(figures)
 
 

@@ -61,6 +61,7 @@ from ._impl.db.writer import is_connection_error as is_connection_error
 from ._impl.detect.detectors import QueryFinding as QueryFinding
 from ._impl.detect.detectors import SlowQuery as SlowQuery
 from ._impl.detect.detectors import WatchReport as WatchReport
+from ._impl.detect.mongowatch import mongo_listener as mongo_listener
 from ._impl.detect.scope import Watch as Watch
 from ._impl.detect.watchers import instrument as instrument
 from ._impl.detect.watchers import watch as watch
@@ -225,6 +226,7 @@ __all__ = [
     "is_connection_error",
     "is_transient",
     "map",
+    "mongo_listener",
     "monitor",
     "nonblocking",
     "offload",

@@ -9,6 +9,10 @@
 - asyncpg (``Connection``, or a pool's connection): ``add_query_logger`` gives each query with
   its ``elapsed`` time, but hands the record to the loop (``call_soon``) after the query, so the
   caller's stack is gone: the call site is the place the scope was entered.
+- psycopg 3 (``Connection``, ``AsyncConnection``) and psycopg2: the connection's
+  ``cursor_factory`` becomes a timing subclass of its own (pgwatch.py); no commits.
+- pymongo (``MongoClient``, ``AsyncMongoClient``): a ``monitoring.CommandListener`` given at
+  construction (``event_listeners=[ss.mongo_listener()]``; mongowatch.py).
 
 The hooks stay installed; with no scope active each costs one context-variable read.
 """
@@ -21,6 +25,8 @@ import threading
 from typing import Any
 
 from .httpwatch import instrument_httpx, is_httpx_client
+from .mongowatch import check_mongo_client, is_mongo_client
+from .pgwatch import instrument_psycopg, is_psycopg
 from .sawatch import instrument_sqlalchemy, sqlalchemy_engine
 from .scope import CURRENT, Watch, call_site, mark_instrumented, record
 
@@ -91,9 +97,12 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
     """Hook ``target`` so that statements it sends inside an ``ss.watch()`` scope are counted.
 
     Idempotent. ``target``: a ``sqlite3.Connection``, a SQLAlchemy ``Engine`` or
-    ``AsyncEngine``, an httpx ``Client`` / ``AsyncClient``, or an ``asyncpg.Connection``
+    ``AsyncEngine``, an httpx ``Client`` / ``AsyncClient``, an ``asyncpg.Connection``
     (for a pool, call it from the pool's ``init``: ``async def init(conn):
-    ss.instrument(conn)``).
+    ss.instrument(conn)``), a psycopg 3 ``Connection`` / ``AsyncConnection`` or a psycopg2
+    connection (for a psycopg_pool pool: ``configure=ss.instrument``), or a pymongo client
+    built with ``event_listeners=[ss.mongo_listener()]`` (pymongo takes listeners only at
+    construction; this checks it has one).
 
     ``core_commits`` (SQLAlchemy only): also count Core ``Connection.commit()`` calls
     (``engine.begin()`` blocks, ``conn.commit()``). ORM ``Session`` commits are always counted;
@@ -102,7 +111,8 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
 
     Raises:
         TypeError: ``target`` is none of these, or ``core_commits`` is not a bool.
-        ValueError: a ``sqlite3.Connection`` opened with ``check_same_thread=False``.
+        ValueError: a ``sqlite3.Connection`` opened with ``check_same_thread=False``, or a
+            pymongo client built without ``ss.mongo_listener()``.
     """
     if not isinstance(core_commits, bool):
         raise TypeError(f"core_commits must be a bool, got {type(core_commits).__name__}")
@@ -129,9 +139,16 @@ def instrument(target: object, *, core_commits: bool = False) -> None:
     if _is_asyncpg(target):
         _instrument_asyncpg(target)
         return
+    if is_psycopg(target):
+        instrument_psycopg(target)
+        return
+    if is_mongo_client(target):
+        check_mongo_client(target)
+        return
     raise TypeError(
         "watch() targets must be a sqlite3.Connection, a SQLAlchemy Engine or AsyncEngine, an "
-        f"asyncpg.Connection or an httpx Client/AsyncClient; got {type(target).__name__}"
+        "asyncpg.Connection, a psycopg or psycopg2 connection, a pymongo client or an httpx "
+        f"Client/AsyncClient; got {type(target).__name__}"
     )
 
 
@@ -145,10 +162,8 @@ def watch(
     """Watch the statements a block sends, and find N+1 queries and per-item writes in them.
 
     Args:
-        *targets: connections or engines to hook first (a ``sqlite3.Connection``, a
-            SQLAlchemy ``Engine`` or ``AsyncEngine``, an ``asyncpg.Connection``, an httpx
-            ``Client`` or ``AsyncClient``); hooked once,
-            they stay hooked (the same as :func:`instrument`).
+        *targets: connections, engines or clients to hook first (what :func:`instrument`
+            takes); hooked once, they stay hooked.
         min_repeats: repeats of one statement from one call site that make a finding (>= 2;
             Sentry's default 5; tests often use 2).
         min_total_s: seconds those repeats must take in total, when the driver times them.
