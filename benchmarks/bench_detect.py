@@ -45,6 +45,19 @@ def per_stmt_us(n: int, run: Callable[[int], None]) -> float:
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def interleaved(
+    repeats: int, bare: Callable[[], float], watched: Callable[[], float]
+) -> tuple[float, float, float]:
+    """Bare and watched rounds in turn (drift on a shared machine hits both alike): the two
+    medians and the median of the paired differences."""
+    pairs = [(bare(), watched()) for _ in range(repeats)]
+    return (
+        statistics.median(p[0] for p in pairs),
+        statistics.median(p[1] for p in pairs),
+        statistics.median(p[1] - p[0] for p in pairs),
+    )
+
+
 def sqlite_run(conn: sqlite3.Connection) -> Callable[[int], None]:
     def run(n: int) -> None:
         for i in range(n):
@@ -185,8 +198,13 @@ def psycopg_figures(n: int, repeats: int) -> dict[str, float]:
         "psycopg_watch_us": w,
         "psycopg_bare_cpu_us": bc,
         "psycopg_watch_cpu_us": wc,
-        "psycopg_us_per_stmt": wc - bc,
-        "psycopg_overhead_pct": (w - b) / b * 100,
+        # medians of the paired differences: each pair ran back to back
+        "psycopg_us_per_stmt": statistics.median(
+            y[1] - x[1] for x, y in zip(bare, watch, strict=True)
+        ),
+        "psycopg_overhead_pct": statistics.median(
+            (y[0] - x[0]) / x[0] * 100 for x, y in zip(bare, watch, strict=True)
+        ),
     }
 
 
@@ -199,22 +217,30 @@ def main() -> None:
     conn = sqlite3.connect(":memory:")
     plain = sqlite3.connect(":memory:")
     ss.instrument(conn)
-    figures["sqlite_bare_us"] = median_of(repeats, lambda: per_stmt_us(n, sqlite_run(plain)))
-    figures["sqlite_watch_us"] = median_of(
-        repeats, lambda: per_stmt_us(n, watched(sqlite_run(conn)))
+    (
+        figures["sqlite_bare_us"],
+        figures["sqlite_watch_us"],
+        figures["watch_us_per_stmt"],
+    ) = interleaved(
+        repeats * 2,
+        lambda: per_stmt_us(n, sqlite_run(plain)),
+        lambda: per_stmt_us(n, watched(sqlite_run(conn))),
     )
-    figures["watch_us_per_stmt"] = figures["sqlite_watch_us"] - figures["sqlite_bare_us"]
 
     import sqlalchemy as sa
 
     bare_engine = sa.create_engine("sqlite://")
     watch_engine = sa.create_engine("sqlite://")
     ss.instrument(watch_engine)
-    figures["sa_bare_us"] = median_of(repeats, lambda: per_stmt_us(n, sa_run(bare_engine)))
-    figures["sa_watch_us"] = median_of(
-        repeats, lambda: per_stmt_us(n, watched(sa_run(watch_engine)))
+    (
+        figures["sa_bare_us"],
+        figures["sa_watch_us"],
+        figures["sa_watch_us_per_stmt"],
+    ) = interleaved(
+        repeats * 2,
+        lambda: per_stmt_us(n, sa_run(bare_engine)),
+        lambda: per_stmt_us(n, watched(sa_run(watch_engine))),
     )
-    figures["sa_watch_us_per_stmt"] = figures["sa_watch_us"] - figures["sa_bare_us"]
     try:
         import sentry_sdk
         from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration

@@ -21,7 +21,8 @@ from .scope import CURRENT, call_site, record
 
 __all__ = ["instrument_psycopg", "is_psycopg"]
 
-_WATCHING: dict[type, type] = {}  # a cursor class -> its watching subclass
+# a cursor class -> its watching subclass: one per class the program defines
+_WATCHING: dict[type, type] = {}  # noqa: SLP501
 
 
 def _text(cursor: Any, query: Any) -> str:

@@ -39,20 +39,37 @@ def mark_instrumented() -> None:
 _UNKNOWN = ("<unknown>", 0, "<unknown>")
 
 
-_USER_CODE: dict[CodeType, bool] = {}
+# Keyed by ``id(code)``, the code object kept in the value so its id is not reused: hashing a
+# code object hashes its name, constants and names tuples anew (about 1,000 instructions, and
+# the walk looks up two or three frames a statement).
+_USER_CODE: dict[int, tuple[CodeType, bool]] = {}
+# (id(code), instruction offset) -> the site: ``f_lineno`` scans the code's line table from its
+# start on every read (about 4,800 instructions in a loop of a module's body, more than the
+# rest of a statement's recording), and one call site is read again and again.
+_SITES: dict[tuple[int, int], tuple[CodeType, tuple[str, int, str]]] = {}
 
 
 def _user_frame(frame: FrameType | None) -> tuple[str, int, str] | None:
     known = _USER_CODE
     while frame is not None:
         code = frame.f_code
-        user = known.get(code)
-        if user is None:
+        found = known.get(id(code))
+        if found is None:
             user = is_user_frame(frame)
             if len(known) < 50_000:  # bounded: a process may compile code forever
-                known[code] = user
+                known[id(code)] = (code, user)
+        else:
+            user = found[1]
         if user:
-            return code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_qualname
+            key = (id(code), frame.f_lasti)
+            cached = _SITES.get(key)
+            if cached is None:
+                site = (code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_qualname)
+                if len(_SITES) >= 50_000:
+                    _SITES.clear()
+                _SITES[key] = (code, site)
+                return site
+            return cached[1]
         frame = frame.f_back
     return None
 
