@@ -293,12 +293,14 @@ class TestStageBuffer:
         assert "``concurrency + buffer`` items" in doc
         assert "(default ``concurrency``, so ``2 * concurrency`` items in all)" in doc
 
-    @pytest.mark.parametrize(("buffer", "expected"), [(None, 1 + 2 + 2), (0, 1 + 2)])
+    @pytest.mark.parametrize(("buffer", "expected"), [(None, 2 + 2 + 2), (0, 2 + 2)])
     def test_a_stalled_next_stage_holds_concurrency_plus_buffer(
         self, vrun: Run, buffer: int | None, expected: int
     ) -> None:
         """With the next stage stalled on one item, a stage of concurrency 2 takes at most
-        2 + buffer more items from the source (buffer defaults to 2)."""
+        2 + buffer more items from the source (buffer defaults to 2) than the next stage
+        holds, and the next (concurrency 1, buffer 1) holds 2: its stalled item and one it
+        took when it pulled. Each stage holds at most concurrency + buffer, and no more."""
         taken: list[int] = []
         stall = asyncio.Event()
 

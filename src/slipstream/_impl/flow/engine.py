@@ -53,6 +53,7 @@ class Engine(RunOptions[T, R]):
 
     __slots__ = (
         "_bar",
+        "_chunked",
         "_consumed",
         "_consumer",
         "_done",
@@ -60,17 +61,21 @@ class Engine(RunOptions[T, R]):
         "_failed",
         "_fatal",
         "_finished_at",
+        "_inbox",
         "_input_error",
         "_live_workers",
         "_loop",
         "_next_out",
         "_pending",
         "_pull_lock",
+        "_pull_waiters",
+        "_pulling",
         "_rate_wait_s",
         "_ready",
         "_rejected",
         "_retried",
         "_retries",
+        "_sent",
         "_slots",
         "_space_waiters",
         "_started_at",
@@ -85,6 +90,14 @@ class Engine(RunOptions[T, R]):
         self._workers: list[asyncio.Task[None]] = []
         self._live_workers = 0
         self._pull_lock: asyncio.Lock | None = None
+        # chunked input (a pipeline's stages): the async input yields lists of items, which
+        # wait in ``_inbox``; one worker at a time pulls (``_pulling``), the others wait in
+        # ``_pull_waiters`` and take from the inbox without a lock
+        self._chunked = False
+        self._inbox: deque[T] = deque()
+        self._pulling = False
+        self._sent = False
+        self._pull_waiters: deque[asyncio.Future[None]] = deque()
         self._exhausted = False
         self._input_error: BaseException | None = None
         self._fatal: BaseException | None = None
@@ -156,6 +169,58 @@ class Engine(RunOptions[T, R]):
             waiter = self._space_waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+        self._wake_pullers(len(self._pull_waiters))
+
+    def _wake_pullers(self, n: int) -> None:
+        waiters = self._pull_waiters
+        while n > 0 and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+
+    async def _take_chunked(self) -> tuple[bool, Any]:
+        """The next item of a chunked input: (True, item), or (False, None) at its end (or
+        when it raised: ``_input_error``). Items wait in the inbox; when it is empty one worker
+        pulls the next chunk while the others wait for it, and after a pull as many waiters
+        wake as there are items, plus one to pull again, so no worker idles while the input
+        has items and no pull waits for a worker busy with its call."""
+        inbox = self._inbox
+        while not inbox:
+            if self._exhausted:
+                return False, None
+            if self._pulling:
+                assert self._loop is not None
+                waiter = self._loop.create_future()
+                self._pull_waiters.append(waiter)
+                await waiter
+                continue
+            self._pulling = True
+            try:
+                # the input is told how many items this stage may still hold (asend), so what
+                # waits in the inbox counts toward concurrency + buffer like what is taken
+                ahead = self._ahead
+                space = 1 if ahead is None else max(1, ahead - (self._taken - self._consumed))
+                if self._sent:
+                    chunk = await self._aiter.asend(space)
+                else:  # a just-started async generator takes no value: the pipeline's
+                    self._sent = True  # yield an empty list first, then get the number
+                    chunk = await self._aiter.__anext__()
+            except StopAsyncIteration:
+                self._set_exhausted()
+                return False, None
+            except Exception as exc:
+                self._input_error = exc
+                self._set_exhausted()
+                return False, None
+            except BaseException:
+                self._wake_pullers(1)  # cancelled while pulling: another worker pulls
+                raise
+            finally:
+                self._pulling = False
+            inbox.extend(chunk)
+            self._wake_pullers(len(inbox))  # the items but the one this worker takes, + a puller
+        return True, inbox.popleft()
 
     # -- workers --------------------------------------------------------------------------------
 
@@ -193,6 +258,10 @@ class Engine(RunOptions[T, R]):
             try:
                 if nxt is not None:
                     item = nxt()
+                elif self._chunked:
+                    got, item = await self._take_chunked()
+                    if not got:
+                        return
                 else:
                     assert self._pull_lock is not None
                     async with self._pull_lock:
@@ -354,6 +423,37 @@ class Engine(RunOptions[T, R]):
             except asyncio.CancelledError:
                 self.cancel_workers()  # an abandoned `async for` must not leave work running
                 raise
+
+    async def next_outcomes(self, limit: int | None = None) -> list[Outcome[T, R]]:
+        """Every outcome ready now (at most ``limit``), at least one (waiting for it);
+        StopAsyncIteration at the end. What ``next_outcome`` does, for a batch: a pipeline's
+        stage hands them on in one step."""
+        if not self._ready:
+            first = await self.next_outcome()
+            if not self._ready or limit == 1:
+                return [first]
+            batch = [first]
+        else:
+            batch = []
+        ready = self._ready
+        n = len(ready)
+        if limit is not None:
+            n = min(n, limit - len(batch))
+        if n == len(ready):
+            batch.extend(ready)
+            ready.clear()
+        else:
+            pop = ready.popleft
+            for _ in range(n):
+                batch.append(pop())
+        self._consumed += n
+        waiters = self._space_waiters
+        while n > 0 and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+        return batch
 
     async def run_to_end(self) -> Results[T, R]:
         """Run every item (for ``map``) and return the outcomes in input order."""

@@ -22,7 +22,7 @@ from .options import MapOptions, ProgressCallback, StreamOptions
 from .rate import Limiter, Rate
 from .retry_policy import Retry
 
-__all__ = ["Stream", "map", "stream"]
+__all__ = ["Stream", "map", "stream", "stream_chunks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,6 +61,17 @@ class Stream(AsyncResource, Generic[T, R]):
             self._closed = True
             if self._started:
                 await self._engine.close()
+
+    async def next_batch(self, limit: int | None = None) -> list[Outcome[T, R]]:
+        """Every outcome ready now (at most ``limit``), at least one (waiting for the first);
+        raises ``StopAsyncIteration`` at the end, as ``__anext__`` does. One step for what a
+        busy stream has completed since the last call."""
+        if self._closed:
+            raise StopAsyncIteration
+        if not self._started:
+            self._started = True
+            self._engine.start()
+        return await self._engine.next_outcomes(limit)
 
     def summary(self) -> Summary:
         """Totals so far: ok, failed, retries, rate-limit wait, elapsed."""
@@ -190,3 +201,31 @@ def map(  # the public name is fixed: ss.map
     engine: Engine[T, R] = Engine(**locals(), collect=True)
     # A plain function returning the coroutine, so that bad arguments raise at call time.
     return engine.run_to_end()
+
+
+def stream_chunks(
+    fn: Callable[[T], Awaitable[R]],
+    chunks: AsyncIterable[list[T]],
+    **options: Any,
+) -> Stream[T, R]:
+    """``stream(fn, ...)`` over an async generator that yields *lists* of items (a pipeline's
+    stages hand items on in batches): the workers take from one inbox without a lock, one of
+    them pulling the next list when it is empty. After the first list, each pull sends the
+    generator (``asend``) how many items the stream may still take, and the generator yields
+    at most that many, so the inbox counts toward ``concurrency + buffer``. Options are
+    ``stream``'s."""
+    given: dict[str, Any] = {
+        "concurrency": None,
+        "rate": None,
+        "weight": None,
+        "retry": None,
+        "breaker": None,
+        "timeout_s": None,
+        "on_progress": None,
+        "progress": False,
+        "executor": None,
+    }
+    given.update(options)
+    engine: Engine[T, R] = Engine(fn=fn, items=chunks, collect=False, **given)
+    engine._chunked = True
+    return Stream(engine)

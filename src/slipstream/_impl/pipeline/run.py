@@ -46,6 +46,9 @@ from .steps import Env, flow_through, set_up, stage_states
 
 __all__ = ["Run", "RunSpec"]
 
+# items a plain iterable source hands on per step: the Stage default takes 16 ahead
+_CHUNK = 16
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSpec:
@@ -249,7 +252,7 @@ class Run:
         """The source through the stages into the writer, until the source ends, the run is
         paused or halted, or the writer gives up."""
         spec, ledger = self.spec, self.ledger
-        flow: AsyncGenerator[Env, None] = self._source()
+        flow: AsyncGenerator[list[Env], None] = self._source()
         for st in self.states:
             metric = f"{spec.name}.{st.stage.name}"
             flow = flow_through(st, flow, metric=metric, monitor=spec.monitor, record=ledger.record)
@@ -266,14 +269,15 @@ class Run:
             # aclosing: whatever ends the loop (a flush that gave up, a cancellation), the
             # stages' streams stop now, not when the generators are collected
             with_row = spec.row is not None
-            async with contextlib.aclosing(flow) as envs, writer:
-                async for env in envs:
-                    if with_row:
-                        built = await self._build_row(env)
-                        if built is not None:
-                            await writer.add(built)
-                    else:
-                        await writer.add(env)
+            async with contextlib.aclosing(flow) as chunks, writer:
+                async for envs in chunks:
+                    for env in envs:
+                        if with_row:
+                            built = await self._build_row(env)
+                            if built is not None:
+                                await writer.add(built)
+                        else:
+                            await writer.add(env)
                     while pending_bad:
                         await self._bad_rows(pending_bad.pop(0))
         except FlushFailed as exc:
@@ -311,7 +315,7 @@ class Run:
         error.__cause__ = rejected.error
         return error
 
-    async def _source(self) -> AsyncGenerator[Env, None]:
+    async def _source(self) -> AsyncGenerator[list[Env], None]:
         src = self.spec.source
         if callable(src) and not isinstance(src, Iterable | AsyncIterable):
             src = src()
@@ -325,13 +329,40 @@ class Run:
                 f"'source' must be an iterable or async iterable, got {type(src).__name__}"
             )
         key_of, ledger, is_paused = self.spec.key, self.ledger, self.is_paused
+        if not isinstance(src, AsyncIterable):
+            # a plain iterable: its items in lists of as many as the first stage may take
+            # (it sends the number; no stage or a runner's sends none); each item still
+            # checks the pause switch first
+            chunk: list[Env] = []
+            # an empty list first: the first stage then sends how many it may take (a
+            # just-started generator can be sent nothing); _CHUNK when nobody sends
+            want = (yield chunk) or _CHUNK
+            failed: Exception | None = None
+            try:
+                for item in src:
+                    if ledger.halted or is_paused():
+                        break
+                    env = self._admit(item, key_of)
+                    if env is not None:
+                        chunk.append(env)
+                        if len(chunk) >= want:
+                            want = (yield chunk) or _CHUNK
+                            chunk = []
+            except Exception as exc:  # what the source gave before it raised goes on first
+                failed = exc
+            if chunk:
+                yield chunk
+            if failed is not None:
+                raise failed
+            return
+        yield []  # as above: the same start for every chunk generator
         async with contextlib.aclosing(_aiter(src)) as items:
             async for item in items:
                 if ledger.halted or is_paused():
                     return
                 env = self._admit(item, key_of)
                 if env is not None:
-                    yield env
+                    yield [env]  # one at a time: the next may take a while to come
 
     def _admit(self, item: Any, key_of: Callable[[Any], Any]) -> Env | None:
         """The item on its way, or None when this run does not process it (done before; or,

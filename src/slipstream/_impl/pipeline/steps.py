@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import PipelineError, Skip
 from ..detect import scope as _scope
 from ..detect.scope import CURRENT, Watch
-from ..flow.map import stream
+from ..flow.map import stream_chunks
 from ..flow.options import resolve_limiter
 from ..flow.rate import Limiter, Rate
 from ..loop.offload import offload
@@ -145,14 +145,17 @@ async def set_up(
 
 async def flow_through(
     st: StageState,
-    upstream: AsyncGenerator[Env, None],
+    upstream: AsyncGenerator[list[Env], None],
     *,
     metric: str,
     monitor: Monitor,
     record: Record,
-) -> AsyncGenerator[Env, None]:
+) -> AsyncGenerator[list[Env], None]:
     """``upstream``'s items through stage ``st``: what it passes on is yielded, the rest go to
-    ``record``. Call latencies go to ``st.hist`` and to ``monitor`` as ``metric``."""
+    ``record``. Items travel in lists: what the stage has finished since the consumer last
+    asked goes on in one step (one item at a time when calls finish one at a time), at most
+    as many as the consumer sends it (``asend``: the next stage's free room). Call latencies
+    go to ``st.hist`` and to ``monitor`` as ``metric``."""
     stage = st.stage
     retry = stage.retry
     if retry is not None:
@@ -160,7 +163,7 @@ async def flow_through(
     try:
         if stage.runner is not None:
             remote = dataclasses.replace(stage, retry=retry)
-            batches = stage.runner.run_stage(remote, upstream, _remote_payload)
+            batches = stage.runner.run_stage(remote, _flatten(upstream), _remote_payload)
             async with contextlib.aclosing(batches) as results:
                 async for env, ok, value, attempts, elapsed in results:
                     st.hist.add(elapsed)
@@ -168,11 +171,11 @@ async def flow_through(
                     st.retries += max(0, attempts - 1)
                     if ok:
                         st.ok += 1
-                        yield Env(env.item, value)
+                        yield [Env(env.item, value)]
                     else:
                         await st.settle(env, value, record)
             return
-        async with stream(
+        async with stream_chunks(
             _call(st, metric, monitor),
             upstream,
             concurrency=stage.concurrency,
@@ -183,18 +186,37 @@ async def flow_through(
             timeout_s=stage.timeout_s,
             buffer=stage.buffer,
         ) as outcomes:
-            async for outcome in outcomes:
-                env = outcome.item
-                st.retries += max(0, outcome.attempts - 1)
-                if outcome.error is None:
-                    st.ok += 1
-                    yield Env(env.item, outcome.value)
-                else:
-                    await st.settle(env, outcome.error, record)
+            # an empty list first, so the next stage can send what it may take (a
+            # just-started generator takes no value); None: it sends nothing, take all
+            want: int | None = yield []
+            while True:
+                try:
+                    batch = await outcomes.next_batch(want)
+                except StopAsyncIteration:
+                    return
+                out = []
+                for outcome in batch:
+                    env = outcome.item
+                    if outcome.attempts > 1:
+                        st.retries += outcome.attempts - 1
+                    if outcome.error is None:
+                        out.append(Env(env.item, outcome._value))
+                    else:
+                        await st.settle(env, outcome.error, record)
+                st.ok += len(out)
+                if out:
+                    want = yield out
     finally:
         # the stream (or the runner) has stopped pulling: close what feeds it, so nothing
         # upstream keeps working (or holding a connection) for a stage that is gone
         await upstream.aclose()
+
+
+async def _flatten(chunks: AsyncGenerator[list[Env], None]) -> AsyncGenerator[Env, None]:
+    """One item at a time, for a runner's stage (it batches on its own terms)."""
+    async for chunk in chunks:
+        for env in chunk:
+            yield env
 
 
 def _call(st: StageState, metric: str, monitor: Monitor) -> Callable[[Env], Awaitable[Any]]:

@@ -1,0 +1,154 @@
+"""``stream_chunks``: a stream over an async generator of lists (how a pipeline's stages hand
+items on), its inbox, its pull protocol and its bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import slipstream as ss
+from slipstream._impl.flow.map import stream_chunks
+
+T = TypeVar("T")
+Run = Callable[[Coroutine[Any, Any, T]], T]
+
+
+async def chunks_of(
+    items: list[int], asked: list[int | None], fail_at: int | None = None
+) -> AsyncGenerator[list[int], None]:
+    """The pipeline's protocol: an empty list first, then at most what the consumer sends."""
+    want: int | None = yield []
+    i = 0
+    while i < len(items):
+        asked.append(want)
+        n = want or 4
+        chunk = items[i : i + n]
+        i += n
+        if fail_at is not None and i > fail_at:
+            raise LookupError("the input broke")
+        want = yield chunk
+
+
+class TestStreamChunks:
+    def test_every_item_gives_one_outcome_and_each_pull_asks_for_the_room_left(
+        self, vrun: Run[Any]
+    ) -> None:
+        """100 items through 4 workers (ahead 8): 100 outcomes, each once, and no pull asks
+        for more than concurrency + buffer."""
+        asked: list[int | None] = []
+
+        async def double(x: int) -> int:
+            await asyncio.sleep(0.01 * (x % 3))
+            return x * 2
+
+        async def main() -> list[int]:
+            values: list[int] = []
+            async with stream_chunks(
+                double, chunks_of(list(range(100)), asked), concurrency=4, buffer=4
+            ) as s:
+                while True:
+                    try:
+                        batch = await s.next_batch(3)
+                    except StopAsyncIteration:
+                        break
+                    assert 1 <= len(batch) <= 3
+                    values += [o.value for o in batch]
+            return values
+
+        assert sorted(vrun(main())) == [x * 2 for x in range(100)]
+        assert asked
+        assert all(a is not None and 1 <= a <= 8 for a in asked)
+
+    def test_a_stalled_consumer_bounds_what_is_taken(self, vrun: Run[Any]) -> None:
+        """Nobody consumes: the stream holds at most concurrency + buffer items, inbox
+        included, however many the input has."""
+        pulled: list[int] = []
+
+        async def source() -> AsyncGenerator[list[int], None]:
+            want: int | None = yield []
+            n = 0
+            while True:
+                chunk = list(range(n, n + (want or 50)))
+                n += len(chunk)
+                pulled.extend(chunk)
+                want = yield chunk
+
+        async def ident(x: int) -> int:
+            return x
+
+        async def main() -> int:
+            async with stream_chunks(ident, source(), concurrency=2, buffer=3) as s:
+                await s.next_batch(1)  # start it; then stall
+                await asyncio.sleep(1)
+                return len(pulled)
+
+        assert vrun(main()) <= 1 + 5
+
+    def test_the_input_raising_is_an_input_error_after_what_it_gave(self, vrun: Run[Any]) -> None:
+        """The generator raises after 8 items: those 8 come out, then InputError."""
+        asked: list[int | None] = []
+
+        async def ident(x: int) -> int:
+            return x
+
+        values: list[int] = []
+
+        async def main() -> None:
+            async with stream_chunks(
+                ident, chunks_of(list(range(20)), asked, fail_at=8), concurrency=4
+            ) as s:
+                while True:
+                    values.extend(o.value for o in await s.next_batch())
+
+        with pytest.raises(ss.InputError):
+            vrun(main())
+        assert sorted(values) == list(range(8))
+
+    def test_workers_waiting_for_a_pull_all_finish_at_the_end(self, vrun: Run[Any]) -> None:
+        """Eight workers, three items: the five that find nothing wake when the input ends,
+        and the stream ends (no worker is left waiting)."""
+
+        async def ident(x: int) -> int:
+            await asyncio.sleep(0.1)
+            return x
+
+        async def main() -> list[int]:
+            values: list[int] = []
+            async with stream_chunks(ident, chunks_of([1, 2, 3], []), concurrency=8) as s:
+                while True:
+                    try:
+                        values += [o.value for o in await s.next_batch()]
+                    except StopAsyncIteration:
+                        return values
+
+        assert sorted(vrun(main())) == [1, 2, 3]
+
+    def test_a_failing_call_is_an_outcome_with_its_exception(self, vrun: Run[Any]) -> None:
+        """A call that raises gives an outcome carrying the exception, never a lost item."""
+
+        async def odd_fails(x: int) -> int:
+            if x % 2:
+                raise ValueError(x)
+            return x
+
+        async def main() -> tuple[list[int], list[int]]:
+            ok: list[int] = []
+            bad: list[int] = []
+            async with stream_chunks(odd_fails, chunks_of(list(range(10)), [])) as s:
+                while True:
+                    try:
+                        batch = await s.next_batch()
+                    except StopAsyncIteration:
+                        return ok, bad
+                    for o in batch:
+                        if o.error is None:
+                            ok.append(o.value)
+                        else:
+                            assert isinstance(o.error, ValueError)
+                            bad.append(o.item)
+
+        ok, bad = vrun(main())
+        assert (sorted(ok), sorted(bad)) == ([0, 2, 4, 6, 8], [1, 3, 5, 7, 9])
