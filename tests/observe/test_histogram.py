@@ -42,3 +42,15 @@ class TestHistogram:
             ss.Histogram(relative_error=0)
         with pytest.raises(ValueError, match="'q'"):
             ss.Histogram().quantile(1.5)
+
+
+class TestAddMany:
+    @given(st.lists(st.floats(min_value=-1.0, max_value=3600.0, allow_nan=False), max_size=200))
+    def test_add_many_is_add_per_value(self, values: list[float]) -> None:
+        """One ``add_many`` leaves the same buckets, count, total and max as ``add`` each."""
+        one, many = ss.Histogram(), ss.Histogram()
+        for v in values:
+            one.add(v)
+        many.add_many(values)
+        assert (many.count, many.max, many._buckets) == (one.count, one.max, one._buckets)
+        assert math.isclose(many.total, one.total, rel_tol=1e-9, abs_tol=1e-12)

@@ -169,3 +169,23 @@ class TestMiddleware:
         assert "public, max-age=86400" == responses[-1].headers["cache-control"]
         assert "cache-control" not in responses[0].headers
         assert 3 == m.report()["GET /items/{id}"]["count"]
+
+
+class TestRecordMany:
+    def test_each_value_counts_with_its_error_flag_and_reaches_the_hooks(self) -> None:
+        """``record_many`` is ``record`` per value: counts, errors, the hook per value."""
+        one, many = ss.Monitor(), ss.Monitor()
+        seen: list[tuple[str, float, bool]] = []
+        many.add_hook(lambda n, s, e: seen.append((n, s, e)))
+        values, errors = [0.1, 0.2, 0.3], [False, True, False]
+        for v, e in zip(values, errors, strict=True):
+            one.record("stage", v, e)
+        many.record_many("stage", values, errors)
+        a, b = one.report()["stage"], many.report()["stage"]
+        assert (b["count"], b["errors"], b["p50_s"]) == (a["count"], a["errors"], a["p50_s"])
+        assert seen == [("stage", 0.1, False), ("stage", 0.2, True), ("stage", 0.3, False)]
+
+    def test_lists_of_different_lengths_are_refused_by_name(self) -> None:
+        """One error flag per value, or a ValueError naming ``errors``."""
+        with pytest.raises(ValueError, match="'errors' must have one flag per value"):
+            ss.Monitor().record_many("x", [0.1, 0.2], [False])

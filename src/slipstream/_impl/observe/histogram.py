@@ -60,6 +60,24 @@ class Histogram:
         index = math.ceil(math.log(max(value, self._min)) / self._gamma_log)
         self._buckets[index] = self._buckets.get(index, 0) + 1
 
+    def add_many(self, values: list[float]) -> None:
+        """Record each of ``values``: what ``add`` does, in one call (the loop's names bound
+        once: about half the cost of calling ``add`` per value)."""
+        if not values:
+            return
+        buckets, get, log, ceil = self._buckets, self._buckets.get, math.log, math.ceil
+        floor, gamma_log = self._min, self._gamma_log
+        total, top = self.total, self.max
+        for value in values:
+            if value > 0:
+                total += value
+                if value > top:
+                    top = value
+            index = ceil(log(value if value > floor else floor) / gamma_log)
+            buckets[index] = get(index, 0) + 1
+        self.count += len(values)
+        self.total, self.max = total, top
+
     def quantile(self, q: float) -> float:
         """The value below which a fraction ``q`` of the samples fall (0 when empty)."""
         if not 0 <= q <= 1:
