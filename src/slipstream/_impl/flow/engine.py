@@ -249,6 +249,7 @@ class Engine(RunOptions[T, R]):
         collect = ahead is None
         plain = self._plain
         deliver = self._deliver
+        inbox = self._inbox
         while not self._exhausted:
             if not collect and self._taken - self._consumed >= ahead:  # type: ignore[operator]
                 waiter = loop.create_future()
@@ -259,9 +260,12 @@ class Engine(RunOptions[T, R]):
                 if nxt is not None:
                     item = nxt()
                 elif self._chunked:
-                    got, item = await self._take_chunked()
-                    if not got:
-                        return
+                    if inbox:  # the common case inline: no coroutine per item
+                        item = inbox.popleft()
+                    else:
+                        got, item = await self._take_chunked()
+                        if not got:
+                            return
                 else:
                     assert self._pull_lock is not None
                     async with self._pull_lock:

@@ -271,13 +271,12 @@ class Run:
             with_row = spec.row is not None
             async with contextlib.aclosing(flow) as chunks, writer:
                 async for envs in chunks:
-                    for env in envs:
-                        if with_row:
-                            built = await self._build_row(env)
-                            if built is not None:
-                                await writer.add(built)
-                        else:
-                            await writer.add(env)
+                    if not with_row:
+                        await writer.add_many(envs)
+                    for env in envs if with_row else ():
+                        built = await self._build_row(env)
+                        if built is not None:
+                            await writer.add(built)
                     while pending_bad:
                         await self._bad_rows(pending_bad.pop(0))
         except FlushFailed as exc:

@@ -273,17 +273,22 @@ def _call(
     watch = st.watch
     if stage.cache is None:
         run = invoke if timed else untimed
-        if watch is None and is_async and not st.has_context:
-            # the common case, one frame less: no scope to set, the function called directly
+        if not timed and is_async:
+            # the common case, one frame less: the stage's async function called directly
 
-            async def bare(env: Env) -> Any:
+            async def direct(env: Env) -> Any:
                 token = _current.set(env.item)
+                scoped = CURRENT.set(watch) if watch is not None and _scope.INSTRUMENTED else None
                 try:
-                    return await (fn(env.value) if not timed else invoke(env.value))
+                    if st.has_context:
+                        return await fn(env.value, st.context)
+                    return await fn(env.value)
                 finally:
+                    if scoped is not None:
+                        CURRENT.reset(scoped)
                     _current.reset(token)
 
-            return bare
+            return direct
 
         async def call(env: Env) -> Any:
             token = _current.set(env.item)
