@@ -54,3 +54,26 @@ class TestAddMany:
         many.add_many(values)
         assert (many.count, many.max, many._buckets) == (one.count, one.max, one._buckets)
         assert math.isclose(many.total, one.total, rel_tol=1e-9, abs_tol=1e-12)
+
+
+class TestMerge:
+    @given(
+        st.lists(st.floats(min_value=0.0, max_value=60.0), max_size=100),
+        st.lists(st.floats(min_value=0.0, max_value=60.0), max_size=100),
+    )
+    def test_merging_is_adding_the_other_values(self, a: list[float], b: list[float]) -> None:
+        """``merge`` of a histogram of ``b`` into one of ``a`` is a histogram of ``a + b``."""
+        left, right, both = ss.Histogram(), ss.Histogram(), ss.Histogram()
+        left.add_many(a)
+        right.add_many(b)
+        both.add_many(a + b)
+        left.merge(right)
+        assert (left.count, left.max, left._buckets) == (both.count, both.max, both._buckets)
+        assert math.isclose(left.total, both.total, rel_tol=1e-9, abs_tol=1e-12)
+
+    def test_other_buckets_or_another_type_are_refused_by_name(self) -> None:
+        """Another relative error cannot merge exactly: a ValueError naming ``other``."""
+        with pytest.raises(ValueError, match="'other' must have the same relative_error"):
+            ss.Histogram(0.01).merge(ss.Histogram(0.05))
+        with pytest.raises(TypeError, match="'other' must be a Histogram"):
+            ss.Histogram().merge([0.1])  # type: ignore[arg-type]

@@ -189,3 +189,33 @@ class TestRecordMany:
         """One error flag per value, or a ValueError naming ``errors``."""
         with pytest.raises(ValueError, match="'errors' must have one flag per value"):
             ss.Monitor().record_many("x", [0.1, 0.2], [False])
+
+
+class TestMerge:
+    def test_a_merged_batch_counts_as_its_operations(self) -> None:
+        """``merge`` of a histogram of 3 calls (1 failed) reads as 3 ``record`` calls."""
+        one, merged = ss.Monitor(), ss.Monitor()
+        batch = ss.Histogram()
+        for v, e in ((0.1, False), (0.2, True), (0.3, False)):
+            one.record("stage", v, e)
+            batch.add(v)
+        merged.merge("stage", batch, errors=1)
+        a, b = one.report()["stage"], merged.report()["stage"]
+        assert (b["count"], b["errors"], b["p95_s"]) == (a["count"], a["errors"], a["p95_s"])
+
+    def test_hooks_and_slow_thresholds_want_each_operation(self) -> None:
+        """With a hook or a slow threshold, callers must record one by one."""
+        m = ss.Monitor()
+        assert not m.wants_each("stage")
+        m.set_slow("stage", 1.0)
+        assert m.wants_each("stage")
+        assert not m.wants_each("other")
+        m.add_hook(lambda n, s, e: None)
+        assert m.wants_each("other")
+
+    def test_bad_arguments_are_refused_by_name(self) -> None:
+        """A histogram that is not one, or negative errors, name the parameter."""
+        with pytest.raises(TypeError, match="'histogram' must be a Histogram"):
+            ss.Monitor().merge("x", [0.1])  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="errors"):
+            ss.Monitor().merge("x", ss.Histogram(), errors=-1)

@@ -381,3 +381,30 @@ class TestArgumentsNameTheirParameter:
             ss.DirectorySource(tmp_path, bad(3))
         with pytest.raises(TypeError, match="'root'"):
             ss.DirectorySource(bad(3))
+
+
+class TestStageStatistics:
+    def test_the_stage_report_and_the_monitor_see_every_call_and_hooks_each(
+        self, vrun: Run
+    ) -> None:
+        """A plain stage records its calls per batch: the report and ``ss.monitor`` count all
+        50 (5 failed), and a monitor hook still hears each call with its error flag."""
+        monitor = ss.Monitor()
+        heard: list[bool] = []
+
+        async def odd(n: int) -> int:
+            if n % 10 == 3:
+                raise ValueError(n)
+            return n
+
+        first = ss.Pipeline(range(50), [ss.Stage(odd, name="odd")], monitor=monitor, name="p")
+        report = vrun(first.run())
+        (stage,) = report.stages
+        assert (stage.calls, stage.ok, stage.failed) == (50, 45, 5)
+        stat = monitor.report()["p.odd"]
+        assert (stat["count"], stat["errors"]) == (50, 5)
+        monitor.add_hook(lambda name, s, error: heard.append(error))
+        again = ss.Pipeline(range(50), [ss.Stage(odd, name="odd")], monitor=monitor, name="p")
+        vrun(again.run())
+        assert (len(heard), sum(heard)) == (50, 5)
+        assert monitor.report()["p.odd"]["count"] == 100

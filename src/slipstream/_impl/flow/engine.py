@@ -392,7 +392,9 @@ class Engine(RunOptions[T, R]):
             self._wake_consumer()
         else:
             self._ready.append(outcome)
-            self._wake_consumer()
+            consumer = self._consumer  # _wake_consumer, inline: the per-item path
+            if consumer is not None and not consumer.done():
+                consumer.set_result(None)
         if self._on_progress is not None:
             self._on_progress(self._done, self._total)
         if self._bar is not None:

@@ -78,6 +78,33 @@ class Histogram:
         self.count += len(values)
         self.total, self.max = total, top
 
+    def merge(self, other: Histogram) -> None:
+        """Add ``other``'s values to this one (buckets, count, total, max): what a batch
+        recorded once goes into two histograms without being bucketed twice.
+
+        Raises:
+            TypeError: ``other`` is not a ``Histogram``.
+            ValueError: ``other`` has another ``relative_error`` or ``min_value``.
+        """
+        if not isinstance(other, Histogram):
+            raise TypeError(f"'other' must be a Histogram, got {type(other).__name__}")
+        if not self.compatible(other):
+            raise ValueError(
+                "'other' must have the same relative_error and min_value to be merged, got "
+                f"{other.relative_error}/{other._min} for {self.relative_error}/{self._min}"
+            )
+        buckets, get = self._buckets, self._buckets.get
+        for index, n in other._buckets.items():
+            buckets[index] = get(index, 0) + n
+        self.count += other.count
+        self.total += other.total
+        if other.max > self.max:
+            self.max = other.max
+
+    def compatible(self, other: Histogram) -> bool:
+        """Does ``other`` have this histogram's buckets (so ``merge`` is exact)?"""
+        return other._gamma_log == self._gamma_log and other._min == self._min
+
     def quantile(self, q: float) -> float:
         """The value below which a fraction ``q`` of the samples fall (0 when empty)."""
         if not 0 <= q <= 1:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -186,13 +187,7 @@ class Monitor:
             )
         if not seconds:
             return
-        stat = self._stats.get(name)
-        if stat is None:
-            with self._lock:
-                name = self._name(name, self._stats)
-                stat = self._stats.get(name)
-                if stat is None:
-                    stat = self._stats[name] = _Stat(self.relative_error)
+        stat = self._stat(name)
         stat.count += len(seconds)
         stat.errors += sum(errors)
         stat.last = _clock.clock()
@@ -205,6 +200,45 @@ class Monitor:
         for hook in self._hooks:
             for value, error in zip(seconds, errors, strict=True):
                 hook(name, value, error)
+
+    def wants_each(self, name: str) -> bool:
+        """Does a ``name`` operation need recording one by one (a hook, or a slow threshold
+        that logs each slow one)? Else a batch can be merged (``merge``)."""
+        return bool(self._hooks) or name in self._slow
+
+    def merge(self, name: str, histogram: Histogram, errors: int = 0) -> None:
+        """Record the operations in ``histogram`` (``errors`` of them raised) under ``name``, as
+        one merge: for callers that batch their measurements (a pipeline stage, per second).
+        No hook sees them and no slow one is logged: callers ask ``wants_each`` first.
+
+        Raises:
+            TypeError: ``histogram`` is not a ``Histogram``, or ``errors`` not an int.
+        """
+        if not isinstance(histogram, Histogram):
+            raise TypeError(f"'histogram' must be a Histogram, got {type(histogram).__name__}")
+        errors = check_int("errors", errors, minimum=0)
+        if not histogram.count:
+            return
+        stat = self._stat(name)
+        stat.count += histogram.count
+        stat.errors += errors
+        stat.last = _clock.clock()
+        if stat.histogram.compatible(histogram):
+            stat.histogram.merge(histogram)
+        else:  # other buckets: each bucket's midpoint, as many times as it counted
+            for index, n in histogram._buckets.items():
+                value = math.exp(index * histogram._gamma_log)
+                stat.histogram.add_many([min(value, histogram.max)] * n)
+
+    def _stat(self, name: str) -> _Stat:
+        stat = self._stats.get(name)
+        if stat is None:
+            with self._lock:
+                name = self._name(name, self._stats)
+                stat = self._stats.get(name)
+                if stat is None:
+                    stat = self._stats[name] = _Stat(self.relative_error)
+        return stat
 
     def count(self, name: str, n: float = 1) -> None:
         """Add ``n`` to a counter."""

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,10 @@ from .report import StageReport
 from .stage import Item, Stage, _current, _is_async, _maybe_await, _NotSkip, _Shared
 
 __all__ = ["Env", "Record", "StageState", "flow_through", "set_up", "stage_states"]
+
+# how stale ss.monitor's view of a running plain stage may get (wall clock: a statistic, not
+# the run's logic, so the virtual clock of tests does not apply)
+_MERGE_EVERY_S = 1.0
 
 # Where an item a stage did not pass on goes: ``record(status, key, stage name, error)``.
 Record = Callable[[Mark, str, str, BaseException], Awaitable[None]]
@@ -160,6 +165,7 @@ async def flow_through(
     retry = stage.retry
     if retry is not None:
         retry = dataclasses.replace(retry, on=_NotSkip(retry._match))
+    calls: _Calls | None = None
     try:
         if stage.runner is not None:
             remote = dataclasses.replace(stage, retry=retry)
@@ -184,6 +190,7 @@ async def flow_through(
             and stage.breaker is None
             and not stage.timeout_s
         )
+        calls = _Calls(st, metric, monitor)
         async with stream_chunks(
             _call(st, metric, monitor, timed=not plain),
             upstream,
@@ -204,26 +211,60 @@ async def flow_through(
                 except StopAsyncIteration:
                     return
                 if plain:
-                    seconds = [o.elapsed_s for o in batch]
-                    errors = [o.error is not None for o in batch]
-                    st.hist.add_many(seconds)
-                    monitor.record_many(metric, seconds, errors)
+                    calls.add([o.elapsed_s for o in batch], [o.error is not None for o in batch])
                 out = []
                 for outcome in batch:
                     env = outcome.item
                     if outcome.attempts > 1:
                         st.retries += outcome.attempts - 1
                     if outcome.error is None:
-                        out.append(Env(env.item, outcome._value))
+                        env.value = outcome._value  # in place: nothing else holds it now
+                        out.append(env)
                     else:
                         await st.settle(env, outcome.error, record)
                 st.ok += len(out)
                 if out:
                     want = yield out
     finally:
+        if calls is not None:
+            calls.flush()
         # the stream (or the runner) has stopped pulling: close what feeds it, so nothing
         # upstream keeps working (or holding a connection) for a stage that is gone
         await upstream.aclose()
+
+
+class _Calls:
+    """A plain stage's call latencies, recorded per batch: each call is bucketed once, in a
+    pending histogram merged into the stage's and the monitor's at most a second later (and
+    when the stage ends). When the monitor wants each one (a hook, a slow threshold), each
+    goes to it as it comes."""
+
+    __slots__ = ("errors", "flushed", "metric", "monitor", "pending", "st")
+
+    def __init__(self, st: StageState, metric: str, monitor: Monitor) -> None:
+        self.st, self.metric, self.monitor = st, metric, monitor
+        self.pending = Histogram()
+        self.errors = 0
+        self.flushed = time.monotonic()
+
+    def add(self, seconds: list[float], errors: list[bool]) -> None:
+        if self.monitor.wants_each(self.metric):
+            self.st.hist.add_many(seconds)
+            self.monitor.record_many(self.metric, seconds, errors)
+            return
+        self.pending.add_many(seconds)
+        self.errors += errors.count(True)
+        if time.monotonic() - self.flushed >= _MERGE_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        pending = self.pending
+        if pending.count:
+            self.st.hist.merge(pending)
+            self.monitor.merge(self.metric, pending, self.errors)
+            self.pending = Histogram()
+            self.errors = 0
+        self.flushed = time.monotonic()
 
 
 async def _flatten(chunks: AsyncGenerator[list[Env], None]) -> AsyncGenerator[Env, None]:
