@@ -5,6 +5,8 @@ that serve both twins of one flush."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
@@ -274,3 +276,52 @@ class TestSteps:
 
         with pytest.raises(ConnectionResetError, match="first"):
             vrun(run_async(self.body([], failing)))
+
+
+class TestSqliteConnections:
+    def test_each_thread_keeps_one_connection_until_close(self, tmp_path: Path) -> None:
+        """Two threads flushing 3 batches each: 2 connections in all (seen by SQLite as the
+        ones holding the file), every row written, none left open after ``close()``."""
+        ddl = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"
+        flush = ss.sqlite_flush(
+            tmp_path / "s.db", "t", ["k", "v"], conflict=["k"], setup=ddl_of(ddl)
+        )
+        flush.setup()
+        seen: list[int] = []
+
+        def work(base: int) -> None:
+            for b in range(3):
+                flush([(f"{base}-{b}-{i}", i) for i in range(10)])
+                seen.append(threading.get_ident())
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(seen)) == 2
+        flush.close()
+        check = sqlite3.connect(tmp_path / "s.db")
+        assert check.execute("select count(*) from t").fetchone() == (60,)
+        # with every kept connection closed, this one is the last: it may switch the journal
+        # mode, which SQLite refuses while another connection holds the WAL open
+        assert check.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+        check.close()
+
+    def test_a_failed_batch_drops_its_connection_and_writes_nothing(self, tmp_path: Path) -> None:
+        """A batch that violates a constraint is rolled back whole; the next batch, on a new
+        connection, is written."""
+        ddl = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
+        flush = ss.sqlite_flush(tmp_path / "s.db", "t", ["k", "v"], setup=ddl_of(ddl))
+        flush([("a", 1)])
+        with pytest.raises(sqlite3.IntegrityError):
+            flush([("b", 2), ("c", None)])
+        flush([("d", 4)])
+        flush.close()
+        rows = sqlite3.connect(tmp_path / "s.db").execute("select k from t order by k").fetchall()
+        assert rows == [("a",), ("d",)]
+
+
+def ddl_of(ddl: str) -> Any:
+    """A sqlite_flush setup running ``ddl``."""
+    return lambda conn: conn.execute(ddl)
