@@ -41,7 +41,7 @@ from .checkpoint import Checkpoint, RunState, describe_error
 from .ledger import Ledger
 from .plan import ideal_s
 from .report import PipelineProgress, RunReport
-from .stage import Item, Stage, _is_async, _maybe_await
+from .stage import Item, Stage, _is_async, _maybe_await, new_item
 from .steps import Env, flow_through, set_up, stage_states
 
 __all__ = ["Run", "RunSpec"]
@@ -373,7 +373,7 @@ class Run:
         elif key in self.done_before or key in self.failed_before:
             self.ledger.already_done += 1
             return None
-        return Env(Item(key=key, source=item), item)
+        return Env(new_item(key, item), item)
 
     async def _build_row(self, env: Env) -> Env | None:
         """The sink's row from the identity and the last value (``Pipeline(row=...)``)."""

