@@ -152,3 +152,29 @@ class TestStreamChunks:
 
         ok, bad = vrun(main())
         assert (sorted(ok), sorted(bad)) == ([0, 2, 4, 6, 8], [1, 3, 5, 7, 9])
+
+    def test_calls_that_wait_run_concurrency_at_once(self, vrun: Run[Any]) -> None:
+        """Calls that each wait for 4 of them to be in flight (a barrier) get through: the
+        workers the pull and the room leave idle are woken, up to ``concurrency``; with 3
+        allowed the barrier never fills and the call times out."""
+
+        async def run(concurrency: int) -> list[Any]:
+            barrier = asyncio.Barrier(4)
+
+            async def meet(x: int) -> int:
+                async with asyncio.timeout(5):
+                    await barrier.wait()
+                return x
+
+            got: list[Any] = []
+            async with stream_chunks(
+                meet, chunks_of(list(range(8)), []), concurrency=concurrency
+            ) as s:
+                while True:
+                    try:
+                        got += [o.error or o.value for o in await s.next_batch()]
+                    except StopAsyncIteration:
+                        return got
+
+        assert sorted(vrun(run(4))) == list(range(8))
+        assert all(isinstance(x, TimeoutError) for x in vrun(run(3))[:3])

@@ -91,6 +91,7 @@ class Engine(RunOptions[T, R]):
         "_space_waiters",
         "_started_at",
         "_taken",
+        "_top_up_due",
         "_workers",
     )
 
@@ -108,6 +109,7 @@ class Engine(RunOptions[T, R]):
         self._inbox: deque[T] = deque()
         self._pulling = False
         self._sent = False
+        self._top_up_due = False  # a _top_up is scheduled (call_soon)
         self._pull_waiters: deque[asyncio.Future[None]] = deque()
         self._exhausted = False
         self._input_error: BaseException | None = None
@@ -190,6 +192,37 @@ class Engine(RunOptions[T, R]):
                 waiter.set_result(None)
                 n -= 1
 
+    def _schedule_top_up(self) -> None:
+        if not self._top_up_due:
+            self._top_up_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._top_up)
+
+    def _top_up(self) -> None:
+        """Wake as many waiting workers as there is work for, one loop step after room or
+        items appeared: a worker whose calls never suspend has used them all by then (waking
+        the others would only make them wait again: a task switch an item), and one whose
+        call suspended has left them for the others."""
+        self._top_up_due = False
+        if self._exhausted:
+            return
+        ahead = self._ahead
+        room = len(self._space_waiters) if ahead is None else ahead - (self._taken - self._consumed)
+        if room <= 0:
+            return
+        inbox = self._inbox
+        waiters = self._space_waiters
+        woken = 0
+        while woken < room and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                woken += 1
+        if inbox:
+            self._wake_pullers(min(len(inbox), room - woken))
+        elif not self._pulling and woken == 0:
+            self._wake_pullers(1)  # nobody pulls and items may be waiting upstream
+
     async def _take_chunked(self) -> tuple[bool, Any]:
         """The next item of a chunked input: (True, item), or (False, None) at its end (or
         when it raised: ``_input_error``). Items wait in the inbox; when it is empty one worker
@@ -230,7 +263,7 @@ class Engine(RunOptions[T, R]):
             finally:
                 self._pulling = False
             inbox.extend(chunk)
-            self._wake_pullers(len(inbox))  # the items but the one this worker takes, + a puller
+            self._schedule_top_up()  # the others, once this worker's turn ends
         return True, inbox.popleft()
 
     # -- workers --------------------------------------------------------------------------------
@@ -464,12 +497,15 @@ class Engine(RunOptions[T, R]):
             for _ in range(n):
                 batch.append(pop())
         self._consumed += n
-        waiters = self._space_waiters
-        while n > 0 and waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                n -= 1
+        if self._chunked:
+            self._schedule_top_up()
+        else:
+            waiters = self._space_waiters
+            while n > 0 and waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    n -= 1
         return batch
 
     async def run_to_end(self) -> Results[T, R]:
