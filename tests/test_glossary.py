@@ -35,7 +35,7 @@ RETIRED = {
 NOT_DURATIONS = {
     "available", "burst", "decrease", "failure_rate", "max", "max_balance", "mean", "min_value",
     "multiplier", "n", "p50", "p95", "p99", "per_minute", "per_second", "q", "ratio",
-    "relative_error", "total", "units", "value", "weight", "clock", "hook",
+    "relative_error", "total", "units", "value", "values", "weight", "clock", "hook",
     "created", "updated", "heartbeat",  # RunStatus: wall-clock timestamps
     "queries_per_item",  # StagePlan / StageReport: statements per item
 }  # fmt: skip

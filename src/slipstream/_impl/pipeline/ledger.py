@@ -9,6 +9,7 @@ taking items, commits what it took, and raises that error then.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ class Ledger:
     __slots__ = (
         "_batch_size",
         "_checkpoint",
+        "_marking",
         "_on_progress",
         "_run_id",
         "_started",
@@ -71,6 +73,7 @@ class Ledger:
         self.callback_error: BaseException | None = None  # on_progress (or the bar) raised
         self.cp_error: BaseException | None = None  # mark_done failed after a commit
         self.unmarked = 0  # items committed by the sink but not recorded done
+        self._marking: asyncio.Task[None] | None = None  # the done marks being written
 
     async def record(self, status: Mark, key: str, stage: str, exc: BaseException) -> None:
         """An item ``stage`` did not pass on, with its error (a ``Skip``'s reason)."""
@@ -90,7 +93,9 @@ class Ledger:
         await self.report_progress()
 
     async def commit_marks(self) -> None:
-        """Write the buffered failures and skips to the checkpoint (dropped without one)."""
+        """Write the buffered failures and skips to the checkpoint (dropped without one),
+        after the done marks under way."""
+        await self.settle_marks()
         cp = self._checkpoint
         if cp is None:
             self.marks = {"failed": [], "skipped": []}
@@ -106,16 +111,30 @@ class Ledger:
         self.ok += len(keys)
         cp = self._checkpoint
         if cp is not None:
-            if self.cp_error is None:
-                try:
-                    await cp.mark_done(self._run_id, keys)
-                except Exception as exc:
-                    self.cp_error = exc
-                    self.halted = True
-                    self.unmarked += len(keys)
-            else:
-                self.unmarked += len(keys)
+            # one mark at a time, in order; this one is written while the sink writes the
+            # next batch (the marks of a batch still follow its commit): a batch costs the
+            # longer of the two round trips, not their sum
+            await self.settle_marks()
+            self._marking = asyncio.get_running_loop().create_task(self._mark_done(cp, keys))
         await self.report_progress()
+
+    async def _mark_done(self, cp: Checkpoint, keys: Sequence[str]) -> None:
+        if self.cp_error is None:
+            try:
+                await cp.mark_done(self._run_id, keys)
+            except Exception as exc:
+                self.cp_error = exc
+                self.halted = True
+                self.unmarked += len(keys)
+        else:
+            self.unmarked += len(keys)
+
+    async def settle_marks(self) -> None:
+        """Wait for the done marks under way (a cancelled wait cancels them: a resumed run
+        redoes those items, and the sink's upsert keeps one row each)."""
+        task, self._marking = self._marking, None
+        if task is not None:
+            await task
 
     async def report_progress(self) -> None:
         """Update the bar and call ``on_progress``. Never raises: a failing callback halts the

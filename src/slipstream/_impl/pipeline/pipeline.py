@@ -59,6 +59,11 @@ T = TypeVar("T")
 
 
 def _default_key(item: Any) -> str:
+    kind = type(item)  # the common cases first: neither str nor int has a .key
+    if kind is str:
+        return item  # type: ignore[no-any-return]
+    if kind is int:
+        return str(item)
     key = getattr(item, "key", None)
     if isinstance(key, str):
         return key
