@@ -178,3 +178,33 @@ class TestStreamChunks:
 
         assert sorted(vrun(run(4))) == list(range(8))
         assert all(isinstance(x, TimeoutError) for x in vrun(run(3))[:3])
+
+    def test_a_worker_pulls_the_next_list_while_the_others_call(self, vrun: Run[Any]) -> None:
+        """Lists of 2 arrive every 10 ms and each call takes 1 s: with 8 workers all 8 items
+        are in flight within 50 ms and the stream ends at about 1.04 s (were the next pull to
+        wait for a worker to finish its call, it would take 4 s)."""
+
+        async def trickle() -> AsyncGenerator[list[int], None]:
+            yield []
+            for i in range(0, 8, 2):
+                await asyncio.sleep(0.01)
+                yield [i, i + 1]
+
+        async def slow(x: int) -> int:
+            await asyncio.sleep(1)
+            return x
+
+        async def main() -> tuple[list[int], float]:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            got: list[int] = []
+            async with stream_chunks(slow, trickle(), concurrency=8) as s:
+                while True:
+                    try:
+                        got += [o.value for o in await s.next_batch()]
+                    except StopAsyncIteration:
+                        return got, loop.time() - start
+
+        got, elapsed = vrun(main())
+        assert sorted(got) == list(range(8))
+        assert elapsed < 1.1

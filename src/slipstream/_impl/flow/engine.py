@@ -218,10 +218,13 @@ class Engine(RunOptions[T, R]):
             if not waiter.done():
                 waiter.set_result(None)
                 woken += 1
-        if inbox:
-            self._wake_pullers(min(len(inbox), room - woken))
-        elif not self._pulling and woken == 0:
-            self._wake_pullers(1)  # nobody pulls and items may be waiting upstream
+        # a worker for each item in the inbox, and one more to pull the next list while they
+        # call (unless one pulls already, or the room is taken): no worker sits idle while the
+        # input may have items
+        wanted = len(inbox)
+        if not self._pulling and room - woken > wanted:
+            wanted += 1
+        self._wake_pullers(min(wanted, room - woken))
 
     async def _take_chunked(self) -> tuple[bool, Any]:
         """The next item of a chunked input: (True, item), or (False, None) at its end (or
