@@ -184,6 +184,18 @@ class BatchWriter(Generic[R]):
     async def add_many(self, rows: Iterable[R]) -> None:
         """Buffer many rows; the same bounds as ``add``, without a coroutine per row."""
         core = self._core
+        if isinstance(rows, list):
+            buffer = core.buffer
+            n = len(buffer) + len(rows)
+            if (
+                buffer  # the flusher's clock runs already: nothing to start
+                and n < core.batch_size
+                and n + self._in_flight < self.max_pending
+                and self._task is not None
+                and not self._task.done()
+            ):
+                buffer.extend(rows)  # all of them fit: no wake, no wait, no batch complete
+                return
         for row in rows:
             buffer = core.buffer  # take() swaps the list: read it each time
             if (

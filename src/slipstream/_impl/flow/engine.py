@@ -297,6 +297,10 @@ class Engine(RunOptions[T, R]):
         plain = self._plain
         deliver = self._deliver
         inbox = self._inbox
+        ready = self._ready
+        quick = (
+            not collect and not self._ordered and self._on_progress is None and self._bar is None
+        )
         while not self._exhausted:
             if not collect and self._taken - self._consumed >= ahead:  # type: ignore[operator]
                 waiter = loop.create_future()
@@ -341,7 +345,15 @@ class Engine(RunOptions[T, R]):
                         raise
                     deliver(Outcome(item, index, None, ItemCancelled(exc), 1, time() - start))
                 else:
-                    deliver(Outcome(item, index, value, None, 1, time() - start))
+                    outcome = Outcome(item, index, value, None, 1, time() - start)
+                    if quick:  # _deliver's unordered-stream success, inline: the hot path
+                        self._done += 1
+                        ready.append(outcome)
+                        consumer = self._consumer
+                        if consumer is not None and not consumer.done():
+                            consumer.set_result(None)
+                    else:
+                        deliver(outcome)
             else:
                 deliver(await self._attempt(item, index, fn))
 

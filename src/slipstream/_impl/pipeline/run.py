@@ -366,11 +366,15 @@ class Run:
     def _admit(self, item: Any, key_of: Callable[[Any], Any]) -> Env | None:
         """The item on its way, or None when this run does not process it (done before; or,
         retrying failures, not one of them)."""
-        key = str(key_of(item))
+        key = key_of(item)
+        if type(key) is not str:
+            key = str(key)
         if self.spec.retry_failed:
             if key not in self.failed_before:
                 return None
-        elif key in self.done_before or key in self.failed_before:
+        elif (self.done_before or self.failed_before) and (
+            key in self.done_before or key in self.failed_before
+        ):
             self.ledger.already_done += 1
             return None
         return Env(new_item(key, item), item)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import PipelineError, Skip
+from ..core.outcome import Outcome
 from ..detect import scope as _scope
 from ..detect.scope import CURRENT, Watch
 from ..flow.map import stream_chunks
@@ -210,18 +211,20 @@ async def flow_through(
                     batch = await outcomes.next_batch(want)
                 except StopAsyncIteration:
                     return
-                if plain:
-                    calls.add([o.elapsed_s for o in batch], [o.error is not None for o in batch])
                 out = []
+                seconds = []
                 for outcome in batch:
                     env = outcome.item
-                    if outcome.attempts > 1:
-                        st.retries += outcome.attempts - 1
+                    seconds.append(outcome.elapsed_s)
                     if outcome.error is None:
                         env.value = outcome._value  # in place: nothing else holds it now
                         out.append(env)
                     else:
                         await st.settle(env, outcome.error, record)
+                    if outcome.attempts > 1:
+                        st.retries += outcome.attempts - 1
+                if plain:
+                    calls.add(seconds, batch, len(batch) - len(out))
                 st.ok += len(out)
                 if out:
                     want = yield out
@@ -247,13 +250,15 @@ class _Calls:
         self.errors = 0
         self.flushed = time.monotonic()
 
-    def add(self, seconds: list[float], errors: list[bool]) -> None:
+    def add(self, seconds: list[float], batch: list[Outcome[Env, Any]], errors: int) -> None:
+        """The calls of one batch: ``seconds`` each, ``errors`` of them failed."""
         if self.monitor.wants_each(self.metric):
             self.st.hist.add_many(seconds)
-            self.monitor.record_many(self.metric, seconds, errors)
+            flags = [o.error is not None for o in batch]
+            self.monitor.record_many(self.metric, seconds, flags)
             return
         self.pending.add_many(seconds)
-        self.errors += errors.count(True)
+        self.errors += errors
         if time.monotonic() - self.flushed >= _MERGE_EVERY_S:
             self.flush()
 
