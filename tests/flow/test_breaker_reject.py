@@ -178,3 +178,30 @@ class TestRefusedOutcomes:
         with pytest.raises(ss.CircuitOpen):
             vrun(guarded())
         assert 1 == len(tries)
+
+
+class TestMapAdmitsBeforeTheAttempt:
+    def test_the_probe_admitted_first_closes_the_breaker(self, vrun: Run) -> None:
+        """With a breaker and no limiter or retry, ``ss.map`` admits before the attempt: the
+        half-open probe's ticket reaches the call, its success closes the breaker, and the
+        items after it are admitted (were the ticket lost, they would all be refused)."""
+        clock = FakeClock()
+        breaker = opened(clock, reset_timeout_s=10)
+        clock.advance(11)  # half-open: one probe
+
+        async def ok(item: int) -> int:
+            return item
+
+        results = vrun(ss.map(ok, range(5), breaker=breaker, concurrency=1))
+        assert [o.value for o in results] == [0, 1, 2, 3, 4]
+        assert breaker.state is ss.BreakerState.CLOSED
+
+    def test_an_open_breaker_refuses_each_item_with_no_attempt(self, vrun: Run) -> None:
+        """Each refused item: its own CircuitOpen, 0 attempts, counted as rejected."""
+        breaker = opened(FakeClock())
+        results = vrun(ss.map(down, range(4), breaker=breaker, concurrency=2))
+        errors = [o.error for o in results]
+        assert all(isinstance(e, ss.CircuitOpen) for e in errors)
+        assert len({id(e) for e in errors}) == 4
+        assert [o.attempts for o in results] == [0, 0, 0, 0]
+        assert results.summary.rejected == 4

@@ -70,6 +70,10 @@ class CircuitOpen(SlipstreamError):
             probe is already in flight).
     """
 
+    # One per refused item (an open breaker refuses thousands a second): slots, not a __dict__
+    # each, so a refusal allocates two objects fewer for the allocator and the collector.
+    __slots__ = ("name", "retry_after_s")
+
     def __init__(self, name: str, retry_after_s: float) -> None:
         # Raised on the fast-fail path: keep it cheap, format the message only when shown.
         super().__init__(name, retry_after_s)

@@ -301,6 +301,8 @@ class Engine(RunOptions[T, R]):
         quick = (
             not collect and not self._ordered and self._on_progress is None and self._bar is None
         )
+        breaker = self._breaker
+        refuse_first = breaker is not None and self._limiter is None and self._budget is None
         while not self._exhausted:
             if not collect and self._taken - self._consumed >= ahead:  # type: ignore[operator]
                 waiter = loop.create_future()
@@ -354,6 +356,15 @@ class Engine(RunOptions[T, R]):
                             consumer.set_result(None)
                     else:
                         deliver(outcome)
+            elif refuse_first:
+                # a breaker and nothing before it (no limiter, no retry budget): an open one
+                # refuses here, without a coroutine for the item
+                ticket = breaker.try_admit()  # type: ignore[union-attr]
+                if isinstance(ticket, CircuitOpen):
+                    self._rejected += 1
+                    deliver(Outcome(item, index, None, ticket, 0, 0.0))
+                else:
+                    deliver(await self._attempt(item, index, fn, ticket))
             else:
                 deliver(await self._attempt(item, index, fn))
 
@@ -366,8 +377,11 @@ class Engine(RunOptions[T, R]):
             value = await value
         return value
 
-    async def _attempt(self, item: T, index: int, fn: Any) -> Outcome[T, R]:
-        """One item through limiter -> breaker -> call (timeout) -> retry, to one outcome."""
+    async def _attempt(
+        self, item: T, index: int, fn: Any, admitted: int | None = None
+    ) -> Outcome[T, R]:
+        """One item through limiter -> breaker -> call (timeout) -> retry, to one outcome.
+        ``admitted``: the breaker's ticket for the first attempt, taken by the caller."""
         assert self._loop is not None
         time = _clock_of(self._loop)
         limiter, breaker, retry, timeout_s, feedback = (
@@ -384,11 +398,15 @@ class Engine(RunOptions[T, R]):
             budget.deposit()
         while True:
             try:
-                if limiter is not None:
-                    weight = self._weight(item) if self._weight is not None else 1.0
-                    waited = await limiter.acquire(weight)
-                    self._rate_wait_s += waited  # after the await: no lost update
-                ticket = breaker.try_admit() if breaker is not None else 0
+                if admitted is not None:  # the first attempt, admitted by the caller
+                    ticket: int | CircuitOpen = admitted
+                    admitted = None
+                else:
+                    if limiter is not None:
+                        weight = self._weight(item) if self._weight is not None else 1.0
+                        waited = await limiter.acquire(weight)
+                        self._rate_wait_s += waited  # after the await: no lost update
+                    ticket = breaker.try_admit() if breaker is not None else 0
             except CircuitOpen as exc:  # a limiter that guards its backend with a breaker
                 self._rejected += 1
                 return Outcome(item, index, None, exc, attempts, time() - start)
