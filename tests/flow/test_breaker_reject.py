@@ -205,3 +205,19 @@ class TestMapAdmitsBeforeTheAttempt:
         assert len({id(e) for e in errors}) == 4
         assert [o.attempts for o in results] == [0, 0, 0, 0]
         assert results.summary.rejected == 4
+
+
+class TestPickling:
+    def test_a_refusal_crosses_pickle_and_tblib_with_its_fields_and_notes(self) -> None:
+        """Dask ships errors with tblib's pickling installed, which rebuilds an exception with
+        a custom ``__init__`` from its ``__dict__``: the slots must come through it too."""
+        from tblib import pickling_support
+
+        refusal = _refusal("svc", 2.5)
+        refusal.add_note("while refusing item 7")
+        plain = pickle.loads(pickle.dumps(refusal))
+        pickling_support.install(refusal)
+        via_tblib = pickle.loads(pickle.dumps(refusal))
+        for copy in (plain, via_tblib):
+            assert (copy.name, copy.retry_after_s, copy.args) == ("svc", 2.5, ("svc", 2.5))
+            assert copy.__notes__ == ["while refusing item 7"]

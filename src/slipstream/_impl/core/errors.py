@@ -80,6 +80,12 @@ class CircuitOpen(SlipstreamError):
         self.name = name
         self.retry_after_s = retry_after_s
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # its fields are slots, not __dict__ entries: say how to rebuild it, so pickle and
+        # tblib (which Dask installs, and which rebuilds "busted" exceptions from __dict__)
+        # keep them
+        return (type(self), (self.name, self.retry_after_s), self.__dict__ or None)
+
     def __str__(self) -> str:
         return f"circuit {self.name!r} is open; next probe in {self.retry_after_s:.3f}s"
 
