@@ -50,6 +50,18 @@ def _clock_of(loop: asyncio.AbstractEventLoop) -> Any:
     return loop.time
 
 
+def _wake(waiters: deque[asyncio.Future[None]], n: int) -> int:
+    """Wake up to ``n`` of ``waiters`` (first come, first woken; the cancelled skipped): how
+    many were woken."""
+    woken = 0
+    while woken < n and waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            woken += 1
+    return woken
+
+
 def _own_cancellation() -> bool:
     """True when the running task (a worker) is being cancelled: the map's caller was cancelled
     or the stream was closed. A ``CancelledError`` raised while this is False came from inside
@@ -185,12 +197,7 @@ class Engine(RunOptions[T, R]):
         self._wake_pullers(len(self._pull_waiters))
 
     def _wake_pullers(self, n: int) -> None:
-        waiters = self._pull_waiters
-        while n > 0 and waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                n -= 1
+        _wake(self._pull_waiters, n)
 
     def _schedule_top_up(self) -> None:
         if not self._top_up_due:
@@ -211,13 +218,7 @@ class Engine(RunOptions[T, R]):
         if room <= 0:
             return
         inbox = self._inbox
-        waiters = self._space_waiters
-        woken = 0
-        while woken < room and waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                woken += 1
+        woken = _wake(self._space_waiters, room)
         # a worker for each item in the inbox, and one more to pull the next list while they
         # call (unless one pulls already, or the room is taken): no worker sits idle while the
         # input may have items
@@ -533,12 +534,7 @@ class Engine(RunOptions[T, R]):
         if self._chunked:
             self._schedule_top_up()
         else:
-            waiters = self._space_waiters
-            while n > 0 and waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    n -= 1
+            _wake(self._space_waiters, n)
         return batch
 
     async def run_to_end(self) -> Results[T, R]:

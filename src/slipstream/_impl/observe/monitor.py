@@ -158,11 +158,7 @@ class Monitor:
         """Record one operation of ``seconds`` (``error`` if it raised)."""
         stat = self._stats.get(name)
         if stat is None:
-            with self._lock:
-                name = self._name(name, self._stats)
-                stat = self._stats.get(name)
-                if stat is None:
-                    stat = self._stats[name] = _Stat(self.relative_error)
+            name, stat = self._stat(name)
         stat.count += 1
         stat.errors += error
         stat.last = _clock.clock()
@@ -187,7 +183,7 @@ class Monitor:
             )
         if not seconds:
             return
-        stat = self._stat(name)
+        name, stat = self._stat(name)
         stat.count += len(seconds)
         stat.errors += sum(errors)
         stat.last = _clock.clock()
@@ -219,7 +215,7 @@ class Monitor:
         errors = check_int("errors", errors, minimum=0)
         if not histogram.count:
             return
-        stat = self._stat(name)
+        name, stat = self._stat(name)
         stat.count += histogram.count
         stat.errors += errors
         stat.last = _clock.clock()
@@ -230,7 +226,9 @@ class Monitor:
                 value = math.exp(index * histogram._gamma_log)
                 stat.histogram.add_many([min(value, histogram.max)] * n)
 
-    def _stat(self, name: str) -> _Stat:
+    def _stat(self, name: str) -> tuple[str, _Stat]:
+        """The name's statistics, made on first use, and the name they are kept under (past
+        ``max_names``, the overflow's: what hooks and slow thresholds then see too)."""
         stat = self._stats.get(name)
         if stat is None:
             with self._lock:
@@ -238,7 +236,7 @@ class Monitor:
                 stat = self._stats.get(name)
                 if stat is None:
                     stat = self._stats[name] = _Stat(self.relative_error)
-        return stat
+        return name, stat
 
     def count(self, name: str, n: float = 1) -> None:
         """Add ``n`` to a counter."""
