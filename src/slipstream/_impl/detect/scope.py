@@ -95,8 +95,17 @@ def record(
     scope: Watch, sql: str, duration_s: float | None, site: tuple[str, int, str] | None
 ) -> None:
     """Count one statement in ``scope`` and every scope around it."""
-    fp = fingerprint(sql)
-    record_as(scope, fp, classify(fp), duration_s, site)
+    known = _KNOWN.get(sql)  # the text sent again: its fingerprint and kind in one look-up
+    if known is None:
+        fp = fingerprint(sql)
+        known = (fp, classify(fp))
+        if len(_KNOWN) >= 4096:
+            _KNOWN.clear()  # bounded: statements with values inlined are each new
+        _KNOWN[sql] = known
+    record_as(scope, known[0], known[1], duration_s, site)
+
+
+_KNOWN: dict[str, tuple[str, Kind]] = {}
 
 
 def record_as(
