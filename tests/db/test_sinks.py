@@ -278,6 +278,11 @@ class TestSteps:
             vrun(run_async(self.body([], failing)))
 
 
+def ddl_of(ddl: str) -> Any:
+    """A sqlite_flush setup running ``ddl``."""
+    return lambda conn: conn.execute(ddl)
+
+
 class TestSqliteConnections:
     def test_each_thread_keeps_one_connection_until_close(self, tmp_path: Path) -> None:
         """Two threads flushing 3 batches each: 2 connections in all (seen by SQLite as the
@@ -321,7 +326,42 @@ class TestSqliteConnections:
         rows = sqlite3.connect(tmp_path / "s.db").execute("select k from t order by k").fetchall()
         assert rows == [("a",), ("d",)]
 
+    def test_close_while_a_flush_runs_leaves_that_connection_to_it(self, tmp_path: Path) -> None:
+        """``close()`` from another thread while a flush is inside ``executemany`` (a value
+        whose adaptation waits: a cancelled run's last flush going on in its thread) closes
+        only the idle connections; the busy one commits its batch, then its flush closes it
+        (closing it under the running statement crashed the interpreter)."""
+        entered, release = threading.Event(), threading.Event()
 
-def ddl_of(ddl: str) -> Any:
-    """A sqlite_flush setup running ``ddl``."""
-    return lambda conn: conn.execute(ddl)
+        class Slow:
+            def __conform__(self, protocol: Any) -> int:
+                entered.set()
+                release.wait(10)
+                return 7
+
+        ddl = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"
+        flush = ss.sqlite_flush(tmp_path / "s.db", "t", ["k", "v"], setup=ddl_of(ddl))
+        flush([("warm", 1)])  # this thread's connection: idle when close() runs
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                flush([("a", 1), ("b", Slow())])
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert entered.wait(10)
+        flush.close()  # the writer is inside executemany now
+        release.set()
+        writer.join(10)
+        assert errors == []
+        check = sqlite3.connect(tmp_path / "s.db")
+        assert check.execute("select k, v from t order by k").fetchall() == [
+            ("a", 1),
+            ("b", 7),
+            ("warm", 1),
+        ]
+        assert check.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+        check.close()

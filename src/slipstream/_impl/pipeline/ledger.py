@@ -33,6 +33,7 @@ class Ledger:
     __slots__ = (
         "_batch_size",
         "_checkpoint",
+        "_mark_lock",
         "_marking",
         "_on_progress",
         "_run_id",
@@ -74,6 +75,7 @@ class Ledger:
         self.cp_error: BaseException | None = None  # mark_done failed after a commit
         self.unmarked = 0  # items committed by the sink but not recorded done
         self._marking: asyncio.Task[None] | None = None  # the done marks being written
+        self._mark_lock = asyncio.Lock()  # checkpoint writes, one at a time, in order
 
     async def record(self, status: Mark, key: str, stage: str, exc: BaseException) -> None:
         """An item ``stage`` did not pass on, with its error (a ``Skip``'s reason)."""
@@ -100,9 +102,10 @@ class Ledger:
         if cp is None:
             self.marks = {"failed": [], "skipped": []}
             return
-        for status in ("failed", "skipped"):
-            entries, self.marks[status] = self.marks[status], []  # swapped before any await
-            await cp.mark(self._run_id, status, entries)
+        async with self._mark_lock:  # a done mark started meanwhile waits for these
+            for status in ("failed", "skipped"):
+                entries, self.marks[status] = self.marks[status], []  # swapped before any await
+                await cp.mark(self._run_id, status, entries)
 
     async def mark_done(self, keys: Sequence[str]) -> None:
         """Items the sink has committed. Nothing that follows is the rows' failure: a
@@ -119,22 +122,25 @@ class Ledger:
         await self.report_progress()
 
     async def _mark_done(self, cp: Checkpoint, keys: Sequence[str]) -> None:
-        if self.cp_error is None:
-            try:
-                await cp.mark_done(self._run_id, keys)
-            except Exception as exc:
-                self.cp_error = exc
-                self.halted = True
+        async with self._mark_lock:  # one checkpoint write at a time, first come first served
+            if self.cp_error is None:
+                try:
+                    await cp.mark_done(self._run_id, keys)
+                except Exception as exc:
+                    self.cp_error = exc
+                    self.halted = True
+                    self.unmarked += len(keys)
+            else:
                 self.unmarked += len(keys)
-        else:
-            self.unmarked += len(keys)
 
     async def settle_marks(self) -> None:
-        """Wait for the done marks under way (a cancelled wait cancels them: a resumed run
-        redoes those items, and the sink's upsert keeps one row each)."""
-        task, self._marking = self._marking, None
-        if task is not None:
+        """Wait until no done mark is under way, including one started while waiting (a
+        cancelled wait cancels it: a resumed run redoes those items, and the sink's upsert
+        keeps one row each)."""
+        while (task := self._marking) is not None:
             await task
+            if self._marking is task:
+                self._marking = None
 
     async def report_progress(self) -> None:
         """Update the bar and call ``on_progress``. Never raises: a failing callback halts the

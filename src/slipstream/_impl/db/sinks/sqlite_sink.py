@@ -72,42 +72,54 @@ def sqlite_flush(
     # One connection per worker thread, kept until close(): a connection opened per call starts
     # with a cold page cache and reads the table's pages again (1.4 ms a 100-row upsert
     # against 0.4 ms on a kept one, measured). Each is used by its own thread only; opened
-    # with check_same_thread=False so that close() may close them from another thread once
-    # no flush runs. A call that fails closes its thread's connection (the next opens anew).
+    # with check_same_thread=False so that close() may close the idle ones from another
+    # thread. One in use when close() runs (a cancelled run whose last flush goes on in its
+    # thread) is closed by that flush when it ends: closing a sqlite3 connection under a
+    # running statement crashes the process. A call that fails closes its connection.
     conns: dict[int, sqlite3.Connection] = {}
+    busy: set[int] = set()
     conns_lock = threading.Lock()
 
-    def connection() -> sqlite3.Connection:
-        ident = threading.get_ident()
-        conn = conns.get(ident)
+    def connection(ident: int) -> sqlite3.Connection:
+        with conns_lock:
+            conn = conns.get(ident)
+            busy.add(ident)
         if conn is None:
-            conn = sqlite3.connect(target, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn = sqlite3.connect(target, timeout=30, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                with conns_lock:
+                    busy.discard(ident)
+                raise
             with conns_lock:
                 conns[ident] = conn
         return conn
 
-    def drop(conn: sqlite3.Connection) -> None:
-        with conns_lock:
-            conns.pop(threading.get_ident(), None)
-        with contextlib.suppress(Exception):
-            conn.close()
-
     def flush(rows: list[Any], batch_id: str | None = None) -> None:
         records = [record(r, columns) for r in rows]
-        conn = connection()
+        ident = threading.get_ident()
+        conn = connection(ident)
+        keep = False
         try:
             with conn:  # commits, or rolls back and re-raises
                 conn.executemany(sql, records)
-        except BaseException:
-            drop(conn)
-            raise
+            keep = True
+        finally:
+            with conns_lock:
+                busy.discard(ident)
+                keep = keep and conns.get(ident) is conn  # close() ran meanwhile: not kept
+                if not keep and conns.get(ident) is conn:
+                    del conns[ident]
+            if not keep:
+                with contextlib.suppress(Exception):  # committed or rolled back already
+                    conn.close()
 
     def close_() -> None:
         with conns_lock:
-            kept = list(conns.values())
-            conns.clear()
-        for conn in kept:
+            idle = [c for i, c in conns.items() if i not in busy]
+            conns.clear()  # a busy one is closed by its flush, which finds it gone
+        for conn in idle:
             try:
                 conn.close()
             except Exception as exc:  # every batch was committed before
