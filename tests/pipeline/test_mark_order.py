@@ -31,7 +31,8 @@ class TestMarkOrder:
         async def slow_mark(run_id: str, status: str, entries: Any) -> None:
             entries = list(entries)
             if not entries:
-                return await real_mark(run_id, status, entries)
+                await real_mark(run_id, status, entries)
+                return
             loop = asyncio.get_running_loop()
             active[0] += 1
             if active[0] > 1:
