@@ -4,12 +4,16 @@ items on), its inbox, its pull protocol and its bound."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import slipstream as ss
+from slipstream import testing
 from slipstream._impl.flow.map import stream_chunks
 
 T = TypeVar("T")
@@ -208,3 +212,99 @@ class TestStreamChunks:
         got, elapsed = vrun(main())
         assert sorted(got) == list(range(8))
         assert elapsed < 1.1
+
+
+class TestInvariants:
+    @example(seed=4250, shape=(2, 0))  # found it: a single outcome taken woke no puller
+    @settings(max_examples=60, deadline=None)
+    @given(
+        seed=st.integers(0, 10_000),
+        shape=st.sampled_from([(1, 0), (1, 1), (2, 0), (3, 1), (4, 4)]),
+    )
+    def test_the_bound_no_idle_worker_and_one_outcome_each(
+        self, seed: int, shape: tuple[int, int]
+    ) -> None:
+        """Random arrivals, call times and consumer pauses (virtual clock): every item comes
+        out once; the stage never holds more than concurrency + buffer (inbox included) and
+        never asks for more than its room; no worker waits two checks in a row while there is
+        room and work (items in the inbox, or items upstream and nobody pulling)."""
+        concurrency, buffer = shape
+        rnd = random.Random(seed)
+        n = 30
+        arrivals = sorted(rnd.choice([0, 0, 1, 2, 3, 7]) + i * rnd.choice([0, 1]) for i in range(n))
+        calls = {i: rnd.choice([None, 0, 1, 2, 5]) for i in range(n)}
+        available: list[int] = []
+        problems: list[str] = []
+        state: dict[str, Any] = {"done": False}
+
+        async def producer(ready: asyncio.Event) -> None:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for i, t in enumerate(arrivals):
+                if t > loop.time() - t0:
+                    await asyncio.sleep(t - (loop.time() - t0))
+                available.append(i)
+                ready.set()
+            state["done"] = True
+            ready.set()
+
+        async def chunks(ready: asyncio.Event) -> AsyncGenerator[list[int], None]:
+            want = yield []
+            while True:
+                engine = state["engine"]
+                held = engine._taken - engine._consumed + len(engine._inbox)
+                if held >= engine._ahead:
+                    problems.append(f"pulled holding {held} of {engine._ahead}")
+                while not available:
+                    if state["done"]:
+                        return
+                    ready.clear()
+                    await ready.wait()
+                k = min(want or 1, len(available))
+                out, available[:] = available[:k], available[k:]
+                want = yield out
+
+        async def call(i: int) -> int:
+            if calls[i] is not None:
+                await asyncio.sleep(calls[i])
+            return i
+
+        async def check() -> None:
+            previous = False
+            while True:
+                await asyncio.sleep(0.125)
+                engine = state["engine"]
+                held, inbox = engine._taken - engine._consumed, len(engine._inbox)
+                if held + inbox > engine._ahead:
+                    problems.append(f"holds {held} + {inbox} of {engine._ahead}")
+                idle = sum(not f.done() for f in (*engine._pull_waiters, *engine._space_waiters))
+                work = inbox or (available and not engine._pulling)
+                stuck = bool(idle and engine._ahead - held > 0 and work and not engine._exhausted)
+                if stuck and previous:
+                    t = asyncio.get_running_loop().time()
+                    problems.append(f"t={t}: {idle} idle, holding {held}, {len(available)} up")
+                previous = stuck
+
+        async def main() -> list[int]:
+            ready = asyncio.Event()
+            s = stream_chunks(call, chunks(ready), concurrency=concurrency, buffer=buffer)
+            state["engine"] = s._engine
+            tasks = [asyncio.create_task(producer(ready)), asyncio.create_task(check())]
+            got: list[int] = []
+            async with s:
+                while True:
+                    try:
+                        batch = await s.next_batch(rnd.choice([None, 1, 2, 3]))
+                    except StopAsyncIteration:
+                        break
+                    got += [o.value for o in batch]
+                    pause = rnd.choice([0, 0, 0.5, 1, 3])
+                    if pause:
+                        await asyncio.sleep(pause)
+            for task in tasks:
+                task.cancel()
+            return got
+
+        got = testing.run(main(), virtual_clock=True)
+        assert sorted(got) == list(range(n))
+        assert problems == [], problems

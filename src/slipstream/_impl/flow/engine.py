@@ -227,28 +227,31 @@ class Engine(RunOptions[T, R]):
             wanted += 1
         self._wake_pullers(min(wanted, room - woken))
 
-    async def _take_chunked(self) -> tuple[bool, Any]:
-        """The next item of a chunked input: (True, item), or (False, None) at its end (or
-        when it raised: ``_input_error``). Items wait in the inbox; when it is empty one worker
-        pulls the next chunk while the others wait for it, and after a pull as many waiters
-        wake as there are items, plus one to pull again, so no worker idles while the input
-        has items and no pull waits for a worker busy with its call."""
+    async def _take_chunked(self) -> tuple[bool | None, Any]:
+        """The next item of a chunked input: (True, item); (False, None) at its end (or when
+        it raised: ``_input_error``); (None, None) when the worker waited and must check the
+        room again (another may have used it meanwhile). Items wait in the inbox; when it is
+        empty one worker pulls the next chunk while the others wait for it, and after a pull
+        as many waiters wake as there are items, plus one to pull again, so no worker idles
+        while the input has items and no pull waits for a worker busy with its call."""
         inbox = self._inbox
         while not inbox:
             if self._exhausted:
                 return False, None
+            ahead = self._ahead
+            space = 1 if ahead is None else ahead - (self._taken - self._consumed)
+            if space <= 0:
+                return None, None  # no room: the caller waits for it
             if self._pulling:
                 assert self._loop is not None
                 waiter = self._loop.create_future()
                 self._pull_waiters.append(waiter)
                 await waiter
-                continue
+                return None, None  # the room may be gone by now: the caller checks again
             self._pulling = True
             try:
                 # the input is told how many items this stage may still hold (asend), so what
                 # waits in the inbox counts toward concurrency + buffer like what is taken
-                ahead = self._ahead
-                space = 1 if ahead is None else max(1, ahead - (self._taken - self._consumed))
                 if self._sent:
                     chunk = await self._aiter.asend(space)
                 else:  # a just-started async generator takes no value: the pipeline's
@@ -318,6 +321,8 @@ class Engine(RunOptions[T, R]):
                         item = inbox.popleft()
                     else:
                         got, item = await self._take_chunked()
+                        if got is None:
+                            continue  # it waited: check the room again
                         if not got:
                             return
                 else:
@@ -486,7 +491,9 @@ class Engine(RunOptions[T, R]):
             if self._ready:
                 outcome = self._ready.popleft()
                 self._consumed += 1
-                if self._space_waiters:
+                if self._chunked:  # room for a worker waiting to take or to pull
+                    self._schedule_top_up()
+                elif self._space_waiters:
                     waiter = self._space_waiters.popleft()
                     if not waiter.done():
                         waiter.set_result(None)
