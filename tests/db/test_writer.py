@@ -275,3 +275,57 @@ class TestSyncBatchWriter:
         assert list(range(12)) == [r["id"] for r in info.value.rows]
         assert list(range(12)) == [r["id"] for r in writer.unwritten]
         assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+class TestGivingUp:
+    def test_an_add_waiting_for_room_when_the_flusher_gives_up_raises_with_every_row(
+        self, vrun: Run
+    ) -> None:
+        """The database stays down: the flusher gives up while ``add`` waits for room. The
+        wait ends in ``FlushFailed`` (it hung forever: the rows went back in the buffer, so
+        the room never came), and its rows are every row added plus the one being added."""
+
+        async def down(rows: list[int]) -> None:
+            raise ConnectionResetError("down")
+
+        added: list[int] = []
+
+        async def main() -> ss.FlushFailed:
+            try:
+                async with ss.BatchWriter(down, batch_size=10, max_pending=20) as writer:
+                    for i in range(1000):
+                        await asyncio.wait_for(writer.add(i), 600)
+                        added.append(i)
+            except ss.FlushFailed as exc:
+                return exc
+            raise AssertionError("no FlushFailed")
+
+        failed = vrun(main())
+        assert sorted(failed.rows) == list(range(len(added) + 1))
+
+    def test_add_many_reports_the_rows_it_did_not_take(self, vrun: Run) -> None:
+        """``add_many`` failing midway: its rows not yet taken are in the error's rows and in
+        what closing the writer again reports, so a pipeline counts them unwritten."""
+
+        async def down(rows: list[int]) -> None:
+            raise ConnectionResetError("down")
+
+        async def main() -> tuple[list[int], list[int], list[int]]:
+            writer: ss.BatchWriter[int] = ss.BatchWriter(down, batch_size=10, max_pending=20)
+            await writer.__aenter__()
+            sent: list[int] = []
+            first: list[int] = []
+            try:
+                for start in range(0, 1000, 7):
+                    chunk = list(range(start, start + 7))
+                    sent += chunk
+                    await writer.add_many(chunk)
+            except ss.FlushFailed as exc:
+                first = sorted(exc.rows)
+            with pytest.raises(ss.FlushFailed) as again:
+                await writer.aclose()
+            return sent, first, sorted(again.value.rows)
+
+        sent, first, again = vrun(main())
+        assert first == sent  # nothing was written: every row sent is unwritten, once
+        assert again == sent

@@ -308,3 +308,22 @@ class TestInvariants:
         got = testing.run(main(), virtual_clock=True)
         assert sorted(got) == list(range(n))
         assert problems == [], problems
+
+
+class TestNextBatchArguments:
+    @pytest.mark.parametrize("limit", [0, -5, 1.5, "2"])
+    def test_a_limit_below_one_or_not_an_int_is_refused_by_name(
+        self, vrun: Run[Any], limit: Any
+    ) -> None:
+        """``limit`` must be None or an int >= 1 (0 or -5 made the stream count outcomes it
+        never handed out)."""
+
+        async def ident(x: int) -> int:
+            return x
+
+        async def main() -> None:
+            async with ss.stream(ident, range(3)) as s:
+                await s.next_batch(limit)
+
+        with pytest.raises((TypeError, ValueError), match="limit"):
+            vrun(main())

@@ -59,6 +59,7 @@ from typing import Any, Generic, TypeVar, final
 from ..core.callables import kind_of
 from ..core.checks import check_int
 from ..core.clock import now as _now
+from ..core.errors import FlushFailed
 from ..core.threads import default_executor
 from ..core.transient import is_connection_error
 from ..flow.retry import Retry
@@ -153,23 +154,31 @@ class BatchWriter(Generic[R]):
             except BaseException as exc:
                 await asyncio.shield(self._close_flush(exc))
                 raise
-        self._wake, self._space = asyncio.Event(), asyncio.Event()
-        self._space.set()
+        space = asyncio.Event()
+        self._wake, self._space = asyncio.Event(), space
+        space.set()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._flusher())
+        self._task.add_done_callback(lambda _: space.set())  # a waiting add() sees it gone
         return self
 
     async def add(self, row: R) -> None:
         """Buffer one row; waits while ``max_pending`` rows are pending."""
         if self._task is None or self._closing:
             raise RuntimeError("use 'async with ss.BatchWriter(...) as writer:' before add()")
-        if self._task.done():  # the flusher gave up: the database stays unreachable
-            await self.aclose()
-        assert self._space is not None
-        assert self._wake is not None
-        while len(self._core.buffer) + self._in_flight >= self.max_pending:
-            self._space.clear()
-            await self._space.wait()
+        try:
+            if self._task.done():  # the flusher gave up: the database stays unreachable
+                await self.aclose()
+            assert self._space is not None
+            assert self._wake is not None
+            while len(self._core.buffer) + self._in_flight >= self.max_pending:
+                if self._task.done():  # it gave up while this waited: its rows are back in
+                    await self.aclose()  # the buffer, so the room never comes
+                self._space.clear()
+                await self._space.wait()
+        except FlushFailed as exc:  # this row is not written either: say so with the rest
+            self._unwritten_too(exc, [row])
+            raise
         # Inline, not a call into the core: add() is the per-row path (a call cost 35 ns of
         # its 290). The flusher decides; this only starts its clock and wakes it.
         core = self._core
@@ -196,7 +205,9 @@ class BatchWriter(Generic[R]):
             ):
                 buffer.extend(rows)  # all of them fit: no wake, no wait, no batch complete
                 return
-        for row in rows:
+        else:
+            rows = list(rows)
+        for i, row in enumerate(rows):
             buffer = core.buffer  # take() swaps the list: read it each time
             if (
                 buffer
@@ -207,7 +218,17 @@ class BatchWriter(Generic[R]):
             ):
                 buffer.append(row)  # the common case: nothing to wake, nothing to wait for
             else:
-                await self.add(row)
+                try:
+                    await self.add(row)
+                except FlushFailed as exc:  # the rows not added are not written either
+                    self._unwritten_too(exc, rows[i + 1 :])
+                    raise
+
+    def _unwritten_too(self, exc: FlushFailed, rows: list[R]) -> None:
+        """Rows a failing ``add`` / ``add_many`` did not take: in the error, and in
+        ``unwritten`` (what closing the writer again reports)."""
+        exc.rows.extend(rows)
+        self._core.unwritten.extend(rows)
 
     async def _flusher(self) -> None:
         wake, space = self._wake, self._space

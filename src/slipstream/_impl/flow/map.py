@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Itera
 from concurrent.futures import Executor
 from typing import Any, Generic, TypeVar, Unpack, final, overload
 
+from ..core.checks import check_int
 from ..core.outcome import Outcome, Summary
 from ..core.resource import AsyncResource
 from ..core.results import Results
@@ -65,7 +66,13 @@ class Stream(AsyncResource, Generic[T, R]):
     async def next_batch(self, limit: int | None = None) -> list[Outcome[T, R]]:
         """Every outcome ready now (at most ``limit``), at least one (waiting for the first);
         raises ``StopAsyncIteration`` at the end, as ``__anext__`` does. One step for what a
-        busy stream has completed since the last call."""
+        busy stream has completed since the last call.
+
+        Raises:
+            TypeError, ValueError: ``limit`` is not None or an int >= 1.
+        """
+        if limit is not None:
+            check_int("limit", limit, minimum=1)
         if self._closed:
             raise StopAsyncIteration
         if not self._started:
