@@ -491,8 +491,8 @@ class Engine(RunOptions[T, R]):
             if self._ready:
                 outcome = self._ready.popleft()
                 self._consumed += 1
-                if self._chunked:  # room for a worker waiting to take or to pull
-                    self._schedule_top_up()
+                if self._chunked and self._pull_waiters and not self._pulling:
+                    self._schedule_top_up()  # a worker waiting to pull: nobody else wakes it
                 elif self._space_waiters:
                     waiter = self._space_waiters.popleft()
                     if not waiter.done():
