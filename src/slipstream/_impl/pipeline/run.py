@@ -337,11 +337,20 @@ class Run:
             # just-started generator can be sent nothing); _CHUNK when nobody sends
             want = (yield chunk) or _CHUNK
             failed: Exception | None = None
+            # a first run (nothing done or failed before, not retrying): every item is
+            # admitted, so _admit's checks are skipped (the per-item path)
+            fresh = not (self.spec.retry_failed or self.done_before or self.failed_before)
             try:
                 for item in src:
                     if ledger.halted or is_paused():
                         break
-                    env = self._admit(item, key_of)
+                    if fresh:
+                        key = key_of(item)
+                        env: Env | None = Env(
+                            new_item(key if type(key) is str else str(key), item), item
+                        )
+                    else:
+                        env = self._admit(item, key_of)
                     if env is not None:
                         chunk.append(env)
                         if len(chunk) >= want:
