@@ -62,7 +62,8 @@ def fingerprint(sql: str) -> str:
     found = _CACHE.get(sql)
     if found is None:
         # Values inlined (sqlite3's trace gives the statement with its values bound in): one
-        # regex pass takes the plain literals out, and the statement's shape is cached too.
+        # regex pass takes the plain literals out, and the statement's shape is cached instead
+        # (the watchers keep the text itself: scope.record).
         shape = _QUICK.sub("?", sql)
         found = _CACHE.get(shape)
         if found is None:
@@ -70,10 +71,6 @@ def fingerprint(sql: str) -> str:
             if len(_CACHE) >= _CACHE_SIZE:
                 _CACHE.clear()  # bounded: generated SQL would grow it forever
             _CACHE[shape] = found
-        if shape != sql:  # the text itself, for a constant literal (``SELECT 1``) sent again
-            if len(_CACHE) >= _CACHE_SIZE:
-                _CACHE.clear()
-            _CACHE[sql] = found
     return found
 
 

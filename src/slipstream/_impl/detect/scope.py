@@ -95,7 +95,9 @@ def record(
     scope: Watch, sql: str, duration_s: float | None, site: tuple[str, int, str] | None
 ) -> None:
     """Count one statement in ``scope`` and every scope around it."""
-    known = _KNOWN.get(sql)  # the text sent again: its fingerprint and kind in one look-up
+    # the text sent again (a parameterised statement, or a constant one: ``SELECT 1``, which
+    # the fingerprint's shape cache would take a regex pass to find): one look-up
+    known = _KNOWN.get(sql)
     if known is None:
         fp = fingerprint(sql)
         known = (fp, classify(fp))

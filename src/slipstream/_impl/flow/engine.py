@@ -77,6 +77,7 @@ class Engine(RunOptions[T, R]):
     __slots__ = (
         "_bar",
         "_chunked",
+        "_clock",
         "_consumed",
         "_consumer",
         "_done",
@@ -111,6 +112,7 @@ class Engine(RunOptions[T, R]):
         super().__init__(**given)
         self._bar: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: Any = None  # the loop's clock, once it runs (_clock_of)
         self._workers: list[asyncio.Task[None]] = []
         self._live_workers = 0
         self._pull_lock: asyncio.Lock | None = None
@@ -148,6 +150,7 @@ class Engine(RunOptions[T, R]):
 
     def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        self._clock = _clock_of(loop)
         self._started_at = loop.time()
         if self._aiter is not None:
             self._pull_lock = asyncio.Lock()
@@ -291,7 +294,7 @@ class Engine(RunOptions[T, R]):
     async def _work(self) -> None:
         loop = self._loop
         assert loop is not None
-        time = _clock_of(loop)
+        time = self._clock
         fn: Any = self._fn
         if self._sync_fn:
             fn = self._call_in_thread
@@ -389,7 +392,7 @@ class Engine(RunOptions[T, R]):
         """One item through limiter -> breaker -> call (timeout) -> retry, to one outcome.
         ``admitted``: the breaker's ticket for the first attempt, taken by the caller."""
         assert self._loop is not None
-        time = _clock_of(self._loop)
+        time = self._clock
         limiter, breaker, retry, timeout_s, feedback = (
             self._limiter,
             self._breaker,

@@ -191,7 +191,7 @@ async def flow_through(
             and stage.breaker is None
             and not stage.timeout_s
         )
-        calls = _Calls(st, metric, monitor)
+        calls = _Calls(st, metric, monitor) if plain else None
         async with stream_chunks(
             _call(st, metric, monitor, timed=not plain),
             upstream,
@@ -223,7 +223,7 @@ async def flow_through(
                         await st.settle(env, outcome.error, record)
                     if outcome.attempts > 1:
                         st.retries += outcome.attempts - 1
-                if plain:
+                if calls is not None:
                     calls.add(seconds, batch, len(batch) - len(out))
                 st.ok += len(out)
                 if out:
@@ -297,17 +297,14 @@ def _call(
         args = (value, st.context) if st.has_context else (value,)
         if is_async:
             return await fn(*args)
+        # offload copies this context into the thread: current_item() works there too
         return await _maybe_await(await offload(fn, *args))
 
     async def invoke(value: Any) -> Any:
         t0 = clock()
         error = False
         try:
-            args = (value, st.context) if st.has_context else (value,)
-            if is_async:
-                return await fn(*args)
-            # offload copies this context into the thread: current_item() works there too
-            return await _maybe_await(await offload(fn, *args))
+            return await untimed(value)
         except BaseException:
             error = True
             raise
