@@ -4,13 +4,18 @@ pytest-asyncio tests whose runner exists before the test starts."""
 
 from __future__ import annotations
 
+# imported here so pytester's inline runs find them in sys.modules (it drops modules a run
+# imports), and the watchers see one SQLAlchemy. A C extension dropped that way and imported
+# again by a later test crashes the interpreter: asyncpg's and ssl's, after the AsyncEngine
+# test, made the next asyncpg connect segfault (tests/db after this file).
+import ssl  # noqa: F401
 import textwrap
 
+import asyncpg  # noqa: F401
 import pytest
-
-# imported here so pytester's inline runs find them in sys.modules (it drops modules a run
-# imports), and the watchers see one SQLAlchemy
+import pytest_asyncio  # noqa: F401
 import sqlalchemy
+import sqlalchemy.dialects.postgresql.asyncpg
 import sqlalchemy.ext.asyncio
 import sqlalchemy.orm  # noqa: F401
 from sqlalchemy import event
